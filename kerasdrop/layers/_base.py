@@ -1,0 +1,127 @@
+"""What every kerasdrop layer shares: seed and Monte Carlo handling, input checks, config and registration."""
+
+import keras
+from keras import ops
+
+from kerasdrop import _compat
+from kerasdrop import ops as kd_ops
+from kerasdrop._validation import check_bool, check_choice, check_rate, check_seed
+
+SCALINGS = ("inverted", "weight_scaling")
+
+# Offset added to the first seed word of replica k, so replicas of a MirroredStrategy draw different masks.
+_REPLICA_SEED_STRIDE = 1_000_003
+
+
+def register(cls):
+    """Registers a layer for `.keras` loading without `custom_objects`."""
+    return keras.saving.register_keras_serializable(package="kerasdrop")(cls)
+
+
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A ``keras.random.SeedGenerator`` that mixes the replica index into each seed it hands out.
+
+    Everything else (state variable, sequence of seeds, reproducibility from an int seed) is Keras's own; outside a
+    distribution strategy the seeds are exactly those of ``keras.random.SeedGenerator(seed)``.
+    """
+
+    def next(self, ordered=True):
+        seed = super().next(ordered=ordered)
+        replica = _compat.replica_id()
+        if isinstance(replica, int) and replica == 0:
+            return seed
+        offset = ops.cast(replica, seed.dtype) * _REPLICA_SEED_STRIDE
+        return seed + ops.stack([offset, ops.zeros_like(offset)])
+
+
+def check_float_inputs(layer, inputs):
+    """Dropout of integer tensors has no meaning: refuse them with a clear message."""
+    dtype = keras.backend.standardize_dtype(inputs.dtype)
+    if "float" not in dtype:
+        raise TypeError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) expects floating-point inputs. "
+            f"Received inputs of dtype {dtype}; cast them first, e.g. `keras.ops.cast(x, 'float32')`."
+        )
+
+
+class StochasticLayer(keras.layers.Layer):
+    """Base of every kerasdrop layer that samples noise: `seed`, `mc` and the train/test switch.
+
+    It also works as a mixin in front of a Keras layer (``class X(StochasticLayer, keras.layers.Dense)``): the
+    `seed` and `mc` keywords are taken here and the rest goes on to the Keras class.
+
+    Args:
+        seed: None or int. An int makes the sequence of masks reproducible; every call still draws new noise.
+        mc: bool. Monte Carlo mode: sample noise on every call, whatever `training` is, so that `predict`,
+            reloaded models and exported SavedModels stay stochastic.
+    """
+
+    def __init__(self, *args, seed=None, mc=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seed = check_seed(seed)
+        self.mc = check_bool("mc", mc)
+        self.seed_generator = ReplicaSeedGenerator(self.seed)
+
+    def is_stochastic(self, training):
+        """True when this call samples noise: in training, or always in Monte Carlo mode."""
+        return bool(training) or self.mc
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed, "mc": self.mc}
+
+
+class ElementwiseDropout(StochasticLayer):
+    """Base of the layers whose output has the input's shape and whose noise only multiplies it.
+
+    Subclasses implement ``_sample(inputs)`` (the training-time output) and may override ``_test_output``.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        check_float_inputs(self, inputs)
+        if not self.is_stochastic(training):
+            return self._test_output(inputs)
+        return self._sample(inputs)
+
+    def _test_output(self, inputs):
+        return inputs
+
+    def _sample(self, inputs):
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class RateDropout(ElementwiseDropout):
+    """Base of Bernoulli dropout with a fixed `rate` and a choice of `scaling`.
+
+    ``scaling="inverted"`` multiplies kept units by ``1/keep`` while training and is the identity at test time;
+    ``scaling="weight_scaling"`` keeps units unscaled while training and multiplies by ``keep`` at test time
+    (Hinton et al. 2012). Subclasses choose the mask shape by overriding ``_noise_shape``.
+    """
+
+    def __init__(self, rate, scaling="inverted", **kwargs):
+        super().__init__(**kwargs)
+        self.rate = check_rate("rate", rate)
+        self.scaling = check_choice("scaling", scaling, SCALINGS)
+
+    def _noise_shape(self, inputs):
+        """Shape of the mask (None entries take the input's size); None means the input's own shape."""
+        return None
+
+    def _test_output(self, inputs):
+        if self.scaling == "weight_scaling" and self.rate > 0:
+            return inputs * ops.cast(1.0 - self.rate, inputs.dtype)
+        return inputs
+
+    def _sample(self, inputs):
+        return kd_ops.dropout(
+            inputs, self.rate, noise_shape=self._noise_shape(inputs), seed=self.seed_generator, scaling=self.scaling
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "scaling": self.scaling}

@@ -1,0 +1,50 @@
+"""Pure functions behind the layers: masks and the dropout formulas, written with `keras.ops`/`keras.random`.
+
+Every function takes its randomness from ``seed`` (an int or a ``keras.random.SeedGenerator``), so a layer that
+passes its own generator gets a fresh draw on each call. Noise is drawn in float32 and cast to the input's dtype,
+so masks keep their exact probabilities under float16/bfloat16 policies.
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+
+def resolve_noise_shape(inputs, noise_shape):
+    """Concrete mask shape: the entries of ``noise_shape`` with each None replaced by the input's size there."""
+    input_shape = ops.shape(inputs)
+    if noise_shape is None:
+        return input_shape
+    return tuple(input_shape[axis] if size is None else size for axis, size in enumerate(noise_shape))
+
+
+def bernoulli_mask(shape, keep, seed, dtype="float32"):
+    """A tensor of 0s and 1s with ``P(1) = keep``; ``keep`` may be a float or a scalar float32 tensor."""
+    uniform = keras.random.uniform(shape, dtype="float32", seed=seed)
+    return ops.cast(ops.less(uniform, keep), dtype)
+
+
+def dropout(inputs, rate, noise_shape=None, seed=None, scaling="inverted"):
+    """Bernoulli dropout of ``inputs`` with drop probability ``rate`` (a float, or a scalar tensor below 1).
+
+    ``scaling="inverted"``: ``x * m / keep``; ``"weight_scaling"``: ``x * m`` (the caller rescales by ``keep`` at
+    test time). The mask has shape ``noise_shape`` (None entries take the input's size) and broadcasts over the rest.
+    """
+    if isinstance(rate, numbers.Real) and rate == 0:
+        return inputs
+    keep = 1.0 - rate
+    mask = bernoulli_mask(resolve_noise_shape(inputs, noise_shape), keep, seed, dtype=inputs.dtype)
+    if scaling == "inverted":
+        # Scale the mask, not the input: the mask is the smaller tensor when it is broadcast.
+        mask = mask * ops.cast(1.0 / keep, inputs.dtype)
+    return inputs * mask
+
+
+def gaussian_dropout(inputs, rate, seed=None):
+    """Multiplicative Gaussian noise ``x * g``, ``g ~ N(1, rate / keep)``: the variance of inverted dropout."""
+    if rate == 0:
+        return inputs
+    stddev = (rate / (1.0 - rate)) ** 0.5
+    noise = keras.random.normal(ops.shape(inputs), mean=1.0, stddev=stddev, dtype="float32", seed=seed)
+    return inputs * ops.cast(noise, inputs.dtype)
