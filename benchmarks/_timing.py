@@ -1,0 +1,55 @@
+"""Timing shared by the benchmarks: candidates run alternately in one process so they share the machine's state."""
+
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def machine_description():
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"{len(gpus)} GPU(s)" if gpus else "CPU only"
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}; "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}"
+    )
+
+
+def median_times(candidates, repeats=30, warmup=3):
+    """Median wall time of each zero-argument callable, running the candidates in alternation.
+
+    Args:
+        candidates: dict name -> callable; each call must finish its work before returning (e.g. read a result).
+        repeats: timed rounds; each round calls every candidate once, in turn.
+        warmup: untimed rounds first (tracing, caches).
+
+    Returns:
+        dict name -> median seconds per call.
+    """
+    for _ in range(warmup):
+        for function in candidates.values():
+            function()
+    times = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, function in candidates.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def report(title, medians, baseline, goal=None):
+    """Prints the medians and each one's ratio to ``baseline``; returns the ratios."""
+    print(f"\n{title}\n  machine: {machine_description()}")
+    ratios = {}
+    for name, seconds in medians.items():
+        ratios[name] = seconds / medians[baseline]
+        print(f"  {name:<45s} {seconds * 1e3:9.3f} ms   ratio {ratios[name]:.3f}")
+    if goal is not None:
+        print(f"  goal: {goal}")
+    return ratios
