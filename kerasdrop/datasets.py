@@ -30,7 +30,9 @@ def load_digits(layout="flat", test_fraction=0.25, seed=0):
         from sklearn.datasets import load_digits as sklearn_digits
         from sklearn.model_selection import train_test_split
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("kerasdrop.datasets.load_digits needs scikit-learn: pip install 'kerasdrop[examples]'") from error
+        raise ImportError(
+            "kerasdrop.datasets.load_digits needs scikit-learn: pip install 'kerasdrop[examples]'"
+        ) from error
     digits = sklearn_digits()
     x = (digits.data / 16.0).astype("float32")
     y = digits.target.astype("int64")

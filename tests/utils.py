@@ -90,7 +90,9 @@ def recorded_fit_outputs(layer, x, epochs=3):
     model = keras.Model(inputs, keras.layers.Flatten()(outputs))
     model.compile(optimizer="sgd", loss="mse")
     seen = []
-    callback = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(to_numpy(recorder.last)))
+    callback = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(to_numpy(recorder.last))
+    )
     target = np.zeros((x.shape[0], int(np.prod(model.output_shape[1:]))), "float32")
     model.fit(x, target, batch_size=x.shape[0], epochs=epochs, verbose=0, callbacks=[callback])
     return seen
@@ -99,7 +101,7 @@ def recorded_fit_outputs(layer, x, epochs=3):
 def assert_fresh_noise_in_fit(layer, x):
     """Inside `fit`, each training step sees different noise."""
     seen = recorded_fit_outputs(layer, x)
-    for previous, current in zip(seen, seen[1:]):
+    for previous, current in zip(seen, seen[1:], strict=False):
         assert not np.array_equal(previous, current), "fit repeated the same noise at two steps"
 
 

@@ -60,7 +60,7 @@ def _check_broadcastable(noise_shape, input_shape):
     )
     if len(noise_shape) != len(input_shape):
         raise ValueError(message)
-    for size, input_size in zip(noise_shape, input_shape):
+    for size, input_size in zip(noise_shape, input_shape, strict=True):
         if size is not None and size != 1 and input_size is not None and size != input_size:
             raise ValueError(message)
 
@@ -201,7 +201,8 @@ class SpatialDropout2D(_SpatialDropout):
         scaling: "inverted" or "weight_scaling".
         mc: bool, Monte Carlo mode.
 
-    Input/output shape: `(batch, rows, cols, channels)` (channels_last) or `(batch, channels, rows, cols)` (channels_first).
+    Input/output shape: `(batch, rows, cols, channels)` (channels_last) or
+    `(batch, channels, rows, cols)` (channels_first).
 
     Reference:
         - [Tompson et al., 2015](https://arxiv.org/abs/1411.4280)
@@ -224,7 +225,8 @@ class SpatialDropout3D(_SpatialDropout):
         scaling: "inverted" or "weight_scaling".
         mc: bool, Monte Carlo mode.
 
-    Input/output shape: `(batch, dim1, dim2, dim3, channels)` (channels_last) or `(batch, channels, dim1, dim2, dim3)` (channels_first).
+    Input/output shape: `(batch, dim1, dim2, dim3, channels)` (channels_last) or
+    `(batch, channels, dim1, dim2, dim3)` (channels_first).
 
     Reference:
         - [Tompson et al., 2015](https://arxiv.org/abs/1411.4280)

@@ -237,7 +237,12 @@ def test_mc_stays_stochastic_through_predict_reload_and_export(name, tmp_path):
 
 def test_spatial_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):
     model = keras.Sequential(
-        [keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3), kerasdrop.SpatialDropout2D(0.5, mc=True), keras.layers.Flatten()]
+        [
+            keras.Input((6, 6, 3)),
+            keras.layers.Conv2D(4, 3),
+            kerasdrop.SpatialDropout2D(0.5, mc=True),
+            keras.layers.Flatten(),
+        ]
     )
     x = np.random.default_rng(0).normal(size=(4, 6, 6, 3)).astype("float32")
     utils.assert_mc_stays_stochastic(model, x, tmp_path)
@@ -435,7 +440,9 @@ def test_noise_shape_not_broadcastable(noise_shape):
         kerasdrop.Dropout(0.5, noise_shape=noise_shape)(np.ones((2, 5), "float32"), training=True)
 
 
-@pytest.mark.parametrize(("data_format", "error"), [("NHWC", ValueError), ("channels_middle", ValueError), (3, TypeError)])
+@pytest.mark.parametrize(
+    ("data_format", "error"), [("NHWC", ValueError), ("channels_middle", ValueError), (3, TypeError)]
+)
 def test_bad_data_format(data_format, error):
     with pytest.raises(error, match="`data_format`"):
         kerasdrop.SpatialDropout2D(0.5, data_format=data_format)
