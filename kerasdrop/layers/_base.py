@@ -66,6 +66,14 @@ class StochasticLayer(keras.layers.Layer):
         """True when this call samples noise: in training, or always in Monte Carlo mode."""
         return bool(training) or self.mc
 
+    @property
+    def noise_shared_across_batch(self):
+        """True when one draw of noise serves every sample of a batch (a mask or rate drawn once per call).
+
+        Monte Carlo prediction may only stack several samples into one batch when this is False.
+        """
+        return False
+
     def get_config(self):
         return {**super().get_config(), "seed": self.seed, "mc": self.mc}
 

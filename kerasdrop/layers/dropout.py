@@ -49,6 +49,10 @@ class Dropout(RateDropout):
     def _noise_shape(self, inputs):
         return self.noise_shape
 
+    @property
+    def noise_shared_across_batch(self):
+        return self.noise_shape is not None and self.noise_shape[0] == 1
+
     def get_config(self):
         return {**super().get_config(), "noise_shape": self.noise_shape}
 
@@ -125,6 +129,10 @@ class StochasticDropout(ElementwiseDropout):
         if self.noise_shape is not None:
             _check_broadcastable(self.noise_shape, input_shape)
         super().build(input_shape)
+
+    @property
+    def noise_shared_across_batch(self):
+        return True  # one rate per call
 
     def sample_rate(self):
         """One draw of the call's rate, a float32 scalar tensor in [0, 0.95]."""

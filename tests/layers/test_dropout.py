@@ -459,3 +459,12 @@ def test_integer_inputs_raise(name):
     x = sample_input(name).astype("int32")
     with pytest.raises(TypeError, match="floating-point inputs"):
         FACTORIES[name]()(x, training=True)
+
+
+def test_noise_shared_across_batch_flags():
+    assert not kerasdrop.Dropout(0.5).noise_shared_across_batch
+    assert not kerasdrop.Dropout(0.5, noise_shape=(None, 1)).noise_shared_across_batch
+    assert kerasdrop.Dropout(0.5, noise_shape=(1, None)).noise_shared_across_batch
+    assert kerasdrop.StochasticDropout(0.5, 0.1).noise_shared_across_batch
+    assert not kerasdrop.SpatialDropout2D(0.5).noise_shared_across_batch
+    assert not kerasdrop.GaussianDropout(0.5).noise_shared_across_batch
