@@ -1,0 +1,81 @@
+"""Under tf.distribute.MirroredStrategy each replica draws its own masks (two logical CPUs, see conftest)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasdrop
+from kerasdrop.datasets import load_digits
+from tests import utils
+
+REPLICA_LAYERS = {
+    "Dropout": lambda: kerasdrop.Dropout(0.5, seed=1),
+    "Dropout-weight_scaling": lambda: kerasdrop.Dropout(0.5, scaling="weight_scaling", seed=1),
+    "GaussianDropout": lambda: kerasdrop.GaussianDropout(0.5, seed=1),
+    "StochasticDropout": lambda: kerasdrop.StochasticDropout(0.5, 0.2, seed=1),
+}
+
+
+@pytest.fixture(scope="module")
+def strategy():
+    devices = tf.config.list_logical_devices("CPU")
+    assert len(devices) >= 2, "conftest configures two logical CPUs"
+    return tf.distribute.MirroredStrategy([device.name for device in devices[:2]])
+
+
+def _per_replica_outputs(strategy, layer, x):
+    @tf.function
+    def step(x):
+        return strategy.run(lambda v: layer(v, training=True), args=(x,))
+
+    return [[value.numpy() for value in strategy.experimental_local_results(step(x))] for _ in range(2)]
+
+
+@pytest.mark.parametrize("name", list(REPLICA_LAYERS))
+def test_replicas_draw_different_masks(strategy, name):
+    with strategy.scope():
+        layer = REPLICA_LAYERS[name]()
+    x = tf.ones((8, 64))
+    first_step, second_step = _per_replica_outputs(strategy, layer, x)
+    assert not np.array_equal(first_step[0], first_step[1]), "both replicas drew the same noise"
+    assert not np.array_equal(first_step[0], second_step[0]), "a replica repeated its noise on the next step"
+
+
+def test_keras_dropout_shares_masks_across_replicas(strategy):
+    """The Keras behaviour we correct: without the replica index in the seed, replicas repeat each other."""
+    with strategy.scope():
+        layer = keras.layers.Dropout(0.5, seed=1)
+    first_step, _ = _per_replica_outputs(strategy, layer, tf.ones((8, 64)))
+    np.testing.assert_array_equal(first_step[0], first_step[1])
+
+
+def test_single_device_seeds_unchanged_by_replica_logic():
+    """Outside a strategy our masks are exactly those of a Keras SeedGenerator with the same seed."""
+    x = np.ones((6, 32), "float32")
+    ours = kerasdrop.Dropout(0.5, seed=9)
+    generator = keras.random.SeedGenerator(9)
+    for _ in range(2):
+        expected_mask = keras.ops.cast(keras.random.uniform((6, 32), seed=generator) < 0.5, "float32") * 2.0
+        np.testing.assert_array_equal(utils.train_call(ours, x), utils.to_numpy(expected_mask))
+
+
+def test_model_trains_under_mirrored_strategy(strategy):
+    (x_train, y_train), _ = load_digits()
+    x_train, y_train = x_train[:512], y_train[:512]
+    with strategy.scope():
+        model = keras.Sequential(
+            [
+                keras.Input((64,)),
+                keras.layers.Dense(64, activation="relu"),
+                kerasdrop.Dropout(0.3, seed=2),
+                keras.layers.Dense(64, activation="relu"),
+                kerasdrop.GaussianDropout(0.2, seed=3),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    history = model.fit(x_train, y_train, epochs=6, batch_size=64, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < 0.6 * losses[0]
