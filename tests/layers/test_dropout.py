@@ -468,3 +468,27 @@ def test_noise_shared_across_batch_flags():
     assert kerasdrop.StochasticDropout(0.5, 0.1).noise_shared_across_batch
     assert not kerasdrop.SpatialDropout2D(0.5).noise_shared_across_batch
     assert not kerasdrop.GaussianDropout(0.5).noise_shared_across_batch
+
+
+# ---------------------------------------------------------------- properties over random arguments
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(rate=st.floats(0.0, 0.99), seed=st.integers(0, 2**31 - 1), weight_scaling=st.booleans())
+def test_every_output_is_zero_or_the_scaled_input(rate, seed, weight_scaling):
+    x = np.random.default_rng(seed).uniform(0.5, 1.5, size=(7, 9)).astype("float32")
+    scaling = "weight_scaling" if weight_scaling else "inverted"
+    y = utils.train_call(kerasdrop.Dropout(rate, seed=seed, scaling=scaling), x)
+    scale = 1.0 if weight_scaling else 1.0 / (1.0 - rate)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] * scale, rtol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rate=st.one_of(st.floats().filter(lambda r: not 0.0 <= r < 1.0), st.integers().filter(lambda r: r not in (0,))))
+def test_any_rate_outside_unit_interval_is_refused(rate):
+    with pytest.raises(ValueError, match=r"Received: rate="):
+        kerasdrop.Dropout(rate)
