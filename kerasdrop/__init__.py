@@ -1,5 +1,6 @@
 """kerasdrop: dropout variants for Keras 3, a Monte Carlo dropout predictor, and compression."""
 
+from kerasdrop import compression
 from kerasdrop.layers import (
     Dropout,
     GaussianDropout,
@@ -7,6 +8,7 @@ from kerasdrop.layers import (
     SpatialDropout2D,
     SpatialDropout3D,
     StochasticDropout,
+    StructuredBayesianPruning,
 )
 from kerasdrop.mc import set_mc
 
@@ -19,6 +21,8 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StochasticDropout",
+    "StructuredBayesianPruning",
+    "compression",
     "set_mc",
     "__version__",
 ]

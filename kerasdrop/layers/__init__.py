@@ -1,5 +1,6 @@
 """kerasdrop layers, one module per family."""
 
+from kerasdrop.layers.bayesian_pruning import StructuredBayesianPruning
 from kerasdrop.layers.dropout import (
     Dropout,
     GaussianDropout,
@@ -10,6 +11,7 @@ from kerasdrop.layers.dropout import (
 )
 
 __all__ = [
+    "StructuredBayesianPruning",
     "Dropout",
     "GaussianDropout",
     "SpatialDropout1D",
