@@ -2,8 +2,13 @@
 
 from kerasdrop import compression
 from kerasdrop.layers import (
+    AvgPoolingDropout2D,
+    Cutout,
+    DropBlock2D,
     Dropout,
     GaussianDropout,
+    MaxDrop2D,
+    MaxPoolingDropout2D,
     SpatialDropout1D,
     SpatialDropout2D,
     SpatialDropout3D,
@@ -23,6 +28,11 @@ __all__ = [
     "StochasticDropout",
     "StructuredBayesianPruning",
     "compression",
+    "AvgPoolingDropout2D",
+    "Cutout",
+    "DropBlock2D",
+    "MaxDrop2D",
+    "MaxPoolingDropout2D",
     "set_mc",
     "__version__",
 ]

@@ -146,3 +146,12 @@ def assert_dtype_policy(layer_factory, x, policy):
         if variable.trainable:
             assert keras.backend.standardize_dtype(variable.dtype) == layer.variable_dtype
     return output
+
+
+def assert_keras_file_round_trip(model, x, tmp_path):
+    """A `.keras` save and reload (no custom_objects) keeps the layer types, their configs and the test outputs."""
+    reloaded = save_and_load(model, tmp_path)
+    assert [type(layer) for layer in reloaded.layers] == [type(layer) for layer in model.layers]
+    assert [layer.get_config() for layer in reloaded.layers] == [layer.get_config() for layer in model.layers]
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    return reloaded

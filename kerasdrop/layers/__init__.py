@@ -9,6 +9,8 @@ from kerasdrop.layers.dropout import (
     SpatialDropout3D,
     StochasticDropout,
 )
+from kerasdrop.layers.image import Cutout, DropBlock2D
+from kerasdrop.layers.pooling import AvgPoolingDropout2D, MaxDrop2D, MaxPoolingDropout2D
 
 __all__ = [
     "StructuredBayesianPruning",
@@ -18,4 +20,9 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StochasticDropout",
+    "AvgPoolingDropout2D",
+    "Cutout",
+    "DropBlock2D",
+    "MaxDrop2D",
+    "MaxPoolingDropout2D",
 ]
