@@ -3,17 +3,26 @@
 from kerasdrop import compression
 from kerasdrop.layers import (
     AvgPoolingDropout2D,
+    ConcreteDropout,
+    ConcreteSpatialDropout2D,
     Cutout,
     DropBlock2D,
+    DropConnectConv2D,
+    DropConnectDense,
     Dropout,
+    FastDropoutDense,
     GaussianDropout,
     MaxDrop2D,
     MaxPoolingDropout2D,
+    SparseVariationalConv2D,
+    SparseVariationalDense,
     SpatialDropout1D,
     SpatialDropout2D,
     SpatialDropout3D,
+    StandoutDense,
     StochasticDropout,
     StructuredBayesianPruning,
+    VariationalDense,
 )
 from kerasdrop.mc import set_mc
 
@@ -33,6 +42,15 @@ __all__ = [
     "DropBlock2D",
     "MaxDrop2D",
     "MaxPoolingDropout2D",
+    "DropConnectDense",
+    "DropConnectConv2D",
+    "StandoutDense",
+    "FastDropoutDense",
+    "VariationalDense",
+    "SparseVariationalDense",
+    "SparseVariationalConv2D",
+    "ConcreteDropout",
+    "ConcreteSpatialDropout2D",
     "set_mc",
     "__version__",
 ]

@@ -131,3 +131,10 @@ def check_noise_shape(value):
         if item <= 0:
             raise ValueError(_message("noise_shape", expected, value))
     return tuple(None if item is None else int(item) for item in value)
+
+
+def check_instance(name, value, types, expected):
+    """An instance of ``types`` (a class or tuple of classes); ``expected`` describes it in the message."""
+    if not isinstance(value, types):
+        raise TypeError(_message(name, expected, value))
+    return value

@@ -48,3 +48,22 @@ def gaussian_dropout(inputs, rate, seed=None):
     stddev = (rate / (1.0 - rate)) ** 0.5
     noise = keras.random.normal(ops.shape(inputs), mean=1.0, stddev=stddev, dtype="float32", seed=seed)
     return inputs * ops.cast(noise, inputs.dtype)
+
+
+# Floor under the variance before its square root, so the gradient stays finite where the variance is zero.
+_VARIANCE_FLOOR = 1e-8
+
+
+def sample_gaussian(mean, variance, seed=None, sample_shape=()):
+    """``mean + sqrt(variance) * eps`` with ``eps ~ N(0, 1)``: the reparameterised draw of the weight-noise layers.
+
+    ``eps`` has shape ``sample_shape + mean.shape`` (leading axes give independent draws). The draw and the square
+    root are computed in float32 (float64 for float64 inputs) whatever the input dtype, with a floor of 1e-8 under
+    the variance; the result has the dtype of ``mean``.
+    """
+    dtype = keras.backend.standardize_dtype(mean.dtype)
+    work = "float64" if dtype == "float64" else "float32"
+    shape = tuple(sample_shape) + tuple(ops.shape(mean))
+    eps = keras.random.normal(shape, dtype="float32", seed=seed)
+    std = ops.sqrt(ops.maximum(ops.cast(variance, work), 0.0) + _VARIANCE_FLOOR)
+    return ops.cast(ops.cast(mean, work) + std * ops.cast(eps, work), dtype)

@@ -148,6 +148,79 @@ def assert_dtype_policy(layer_factory, x, policy):
     return output
 
 
+def assert_means_close(samples, expected_means, expected_stds):
+    """Entry by entry, the mean over axis 0 of ``samples`` lies within 5 sigma of ``expected_means``.
+
+    ``expected_stds`` is the standard deviation of one sample of each entry; the bound of an entry is
+    ``5 * std / sqrt(n)`` with n the number of samples.
+    """
+    samples = np.asarray(samples, dtype="float64")
+    bound = SIGMAS * np.asarray(expected_stds, dtype="float64") / math.sqrt(samples.shape[0])
+    error = np.abs(samples.mean(axis=0) - expected_means)
+    bound = np.broadcast_to(bound, error.shape)
+    worst = np.unravel_index(np.argmax(error - bound), error.shape)
+    assert np.all(error <= bound), f"mean off by {error[worst]:.6f} > 5 sigma = {bound[worst]:.6f} at {worst}"
+
+
+def assert_gradients_match_finite_differences(loss_function, variables, step=1e-6, rtol=1e-5, atol=1e-8):
+    """The gradient of ``loss_function()`` with respect to ``variables`` equals central finite differences.
+
+    ``loss_function`` takes no argument and returns a scalar; it must give the same value for the same variables
+    (hold any noise fixed, e.g. by resetting a layer's seed generator state first). Use float64 variables.
+    """
+    with tf.GradientTape() as tape:
+        loss = loss_function()
+    gradients = tape.gradient(loss, variables)
+    for variable, gradient in zip(variables, gradients, strict=True):
+        assert gradient is not None, f"no gradient reaches {variable.path}"
+        gradient = np.ravel(to_numpy(gradient))
+        value = to_numpy(variable).astype("float64")
+        numeric = np.zeros(value.size)
+        for index in range(value.size):
+            shifted = value.ravel().copy()
+            shifted[index] += step
+            variable.assign(shifted.reshape(value.shape))
+            plus = float(loss_function())
+            shifted[index] -= 2 * step
+            variable.assign(shifted.reshape(value.shape))
+            minus = float(loss_function())
+            numeric[index] = (plus - minus) / (2 * step)
+        variable.assign(value)
+        np.testing.assert_allclose(gradient, numeric, rtol=rtol, atol=atol, err_msg=variable.path)
+
+
+def assert_mc_branches_stay_stochastic(branches, x, tmp_path):
+    """Each of several `mc=True` layers stays stochastic through predict, a `.keras` reload and an export.
+
+    ``branches`` maps a name to a layer (or list of layers) applied to the input; their flattened outputs are
+    concatenated into one model output so that one reload and one export check every branch.
+    """
+    inputs = keras.Input(x.shape[1:])
+    outputs, sizes = [], []
+    for layers in branches.values():
+        y = inputs
+        for layer in layers if isinstance(layers, (list, tuple)) else [layers]:
+            y = layer(y)
+        y = keras.layers.Flatten()(y)
+        outputs.append(y)
+        sizes.append(y.shape[-1])
+    model = keras.Model(inputs, keras.layers.Concatenate()(outputs) if len(outputs) > 1 else outputs[0])
+    splits = np.cumsum(sizes)[:-1]
+
+    def check(first, second, where):
+        for name, a, b in zip(branches, np.split(first, splits, axis=1), np.split(second, splits, axis=1), strict=True):
+            assert not np.array_equal(a, b), f"{name} was deterministic in {where}"
+
+    check(model.predict(x, verbose=0), model.predict(x, verbose=0), "predict")
+    reloaded = save_and_load(model, tmp_path)
+    check(reloaded.predict(x, verbose=0), reloaded.predict(x, verbose=0), "the reloaded model")
+    export_dir = str(tmp_path / "exported")
+    model.export(export_dir, verbose=False)
+    served = tf.saved_model.load(export_dir)
+    x = tf.convert_to_tensor(x)
+    check(served.serve(x).numpy(), served.serve(x).numpy(), "the exported SavedModel")
+
+
 def assert_keras_file_round_trip(model, x, tmp_path):
     """A `.keras` save and reload (no custom_objects) keeps the layer types, their configs and the test outputs."""
     reloaded = save_and_load(model, tmp_path)

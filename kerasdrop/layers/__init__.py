@@ -1,6 +1,7 @@
 """kerasdrop layers, one module per family."""
 
 from kerasdrop.layers.bayesian_pruning import StructuredBayesianPruning
+from kerasdrop.layers.concrete import ConcreteDropout, ConcreteSpatialDropout2D
 from kerasdrop.layers.dropout import (
     Dropout,
     GaussianDropout,
@@ -11,6 +12,8 @@ from kerasdrop.layers.dropout import (
 )
 from kerasdrop.layers.image import Cutout, DropBlock2D
 from kerasdrop.layers.pooling import AvgPoolingDropout2D, MaxDrop2D, MaxPoolingDropout2D
+from kerasdrop.layers.variational import SparseVariationalConv2D, SparseVariationalDense, VariationalDense
+from kerasdrop.layers.weight_noise import DropConnectConv2D, DropConnectDense, FastDropoutDense, StandoutDense
 
 __all__ = [
     "StructuredBayesianPruning",
@@ -25,4 +28,13 @@ __all__ = [
     "DropBlock2D",
     "MaxDrop2D",
     "MaxPoolingDropout2D",
+    "DropConnectDense",
+    "DropConnectConv2D",
+    "StandoutDense",
+    "FastDropoutDense",
+    "VariationalDense",
+    "SparseVariationalDense",
+    "SparseVariationalConv2D",
+    "ConcreteDropout",
+    "ConcreteSpatialDropout2D",
 ]

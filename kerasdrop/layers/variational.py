@@ -1,0 +1,318 @@
+"""Variational dropout with learned noise (SPEC §3): Kingma et al. 2015 and Molchanov et al. 2017.
+
+Both layers put multiplicative Gaussian noise ``w = θ (1 + sqrt(α) ε)`` on every weight, learn ``α`` by
+variational inference with a log-uniform prior, and train with the local reparameterization trick: instead of
+sampling weights, sample each pre-activation from its exact Gaussian, ``N(x θ, (x ∘ x)(α θ ∘ θ))``. The KL
+divergence to the prior is added to the model's losses with ``add_loss``.
+
+Learned parameters (``kernel`` = θ, ``log_alpha``, ``log_sigma2``) are always read in their float32 variable dtype;
+only the products with the inputs run in the compute dtype, so KL terms and pruning masks do not depend on the
+dtype policy.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from kerasdrop import ops as kd_ops
+from kerasdrop._validation import check_choice, check_float, check_non_negative_float, check_positive_int
+from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._kernel_ops import ConvKernelOps, DenseKernelOps
+
+GRANULARITIES = ("unit", "weight", "layer")
+
+# Kingma et al. 2015, eq. (12)'s polynomial fit of the negative KL (valid for alpha <= 1).
+_KINGMA_C1, _KINGMA_C2, _KINGMA_C3 = 1.16145124, -1.50204118, 0.58629921
+# Molchanov et al. 2017, eq. (14): sigmoid fit of the negative KL, valid for every alpha.
+_MOLCHANOV_K1, _MOLCHANOV_K2, _MOLCHANOV_K3 = 0.63576, 1.87320, 1.48695
+# Molchanov et al. clip log alpha to [-8, 8]; squared weights get this floor before their logarithm.
+LOG_ALPHA_CLIP = 8.0
+_SQUARE_FLOOR = 1e-16
+
+
+def kl_kingma(log_alpha):
+    """Kingma et al.'s approximation of ``KL(q(w) || p(w))`` per weight, for ``alpha = exp(log_alpha) <= 1``.
+
+    ``-KL ≈ 0.5 log α + c1 α + c2 α² + c3 α³ + C`` with c1 = 1.16145124, c2 = -1.50204118, c3 = 0.58629921. The
+    additive constant ``C`` has no gradient and is left out (0), as in the paper's reference code.
+    """
+    alpha = ops.exp(log_alpha)
+    return -(0.5 * log_alpha + _KINGMA_C1 * alpha + _KINGMA_C2 * alpha**2 + _KINGMA_C3 * alpha**3)
+
+
+def kl_molchanov(log_alpha):
+    """Molchanov et al.'s approximation of ``KL(q(w) || p(w))`` per weight, for any alpha.
+
+    ``-KL ≈ k1 sigmoid(k2 + k3 log α) - 0.5 log1p(1/α) - k1`` with k1 = 0.63576, k2 = 1.87320, k3 = 1.48695; the
+    constant ``-k1`` makes the KL vanish as alpha grows to infinity. ``log1p(1/α) = softplus(-log α)``.
+    """
+    negative_kl = (
+        _MOLCHANOV_K1 * ops.sigmoid(_MOLCHANOV_K2 + _MOLCHANOV_K3 * log_alpha)
+        - 0.5 * ops.softplus(-log_alpha)
+        - _MOLCHANOV_K1
+    )
+    return -negative_kl
+
+
+class _Float32Parameters:
+    """Keeps every weight of the layer out of autocasting, and saves all of them (not only kernel and bias).
+
+    Under a mixed policy the KL terms and the pruning masks are then computed from the float32 variables; the
+    layer casts what it multiplies with the inputs to its compute dtype itself.
+    """
+
+    def add_weight(self, *args, autocast=True, **kwargs):
+        return super().add_weight(*args, autocast=False, **kwargs)
+
+    def save_own_variables(self, store):
+        keras.layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        keras.layers.Layer.load_own_variables(self, store)
+
+
+class _LocalReparameterization(_Float32Parameters, StochasticLayer):
+    """Gaussian weight noise ``w ~ N(θ, α θ²)`` sampled through the pre-activations, with a KL penalty.
+
+    Subclasses give ``effective_log_alpha()`` (the clipped log alpha, broadcastable to the kernel),
+    ``kl_divergence()`` and ``test_kernel()``.
+    """
+
+    def __init__(self, *args, kl_weight=1.0, seed=None, mc=False, **kwargs):
+        super().__init__(*args, seed=seed, mc=mc, **kwargs)
+        self.kl_weight = check_non_negative_float("kl_weight", kl_weight)
+
+    def test_kernel(self):
+        return self.kernel
+
+    def call(self, inputs, training=False):
+        check_float_inputs(self, inputs)
+        if self.kl_weight > 0:
+            self.add_loss(self.kl_weight * self.kl_divergence())
+        dtype = self.compute_dtype
+        bias = None if self.bias is None else ops.cast(self.bias, dtype)
+        if not self.is_stochastic(training):
+            return self.activation(self.affine(inputs, ops.cast(self.test_kernel(), dtype), bias))
+        kernel = self.kernel
+        mean = self.affine(inputs, ops.cast(kernel, dtype), bias)
+        # Local reparameterization: x w with w ~ N(θ, α θ²) independent is N(x θ, (x ∘ x)(α θ ∘ θ)).
+        noise_variance = ops.exp(self.effective_log_alpha()) * ops.square(kernel)
+        variance = self.apply_kernel(ops.square(inputs), ops.cast(noise_variance, dtype))
+        return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
+
+    def get_config(self):
+        return {**super().get_config(), "kl_weight": self.kl_weight}
+
+
+@register
+class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.Dense):
+    """A `Dense` layer with variational Gaussian dropout and a learned rate (Kingma, Salimans & Welling 2015).
+
+    Every weight carries multiplicative noise ``w = θ (1 + sqrt(α) ε)``: Gaussian dropout at rate
+    ``α / (1 + α)``, with ``α = exp(log_alpha)`` learned. ``log_alpha`` has shape ``(units,)`` (one rate per output
+    unit, ``granularity="unit"``), ``(in, units)`` (``"weight"``) or ``()`` (``"layer"``). Training uses the local
+    reparameterization trick: the pre-activation is sampled from ``N(x θ + b, (x ∘ x)(α θ ∘ θ))``. The layer adds
+    ``kl_weight · Σ_weights KL(α)`` with Kingma's approximation (see `kl_kingma`) to the model's losses; since
+    Keras averages the data loss over a batch, ``kl_weight = 1 / (number of training samples)`` gives the
+    per-sample ELBO. ``α`` is capped at ``max_rate / (1 - max_rate)`` (1 by default), where the approximation holds.
+    At test time ``a(x θ + b)``.
+
+    Args:
+        units: Positive int, dimensionality of the output.
+        activation: Activation function; None is linear.
+        granularity: ``"unit"``, ``"weight"`` or ``"layer"``: how many rates are learned.
+        initial_rate: Float in (0, 1), the dropout rate ``α / (1 + α)`` at initialisation; at most ``max_rate``.
+        max_rate: Float in (0, 1), the largest rate (the cap on α).
+        kl_weight: Float >= 0, the weight of the KL term in the loss.
+        seed: None or int.
+        mc: bool, Monte Carlo mode.
+        **dense_kwargs: any other `keras.layers.Dense` argument (use_bias, initializers, regularizers, ...).
+
+    Weights: ``kernel`` (θ), ``bias``, ``log_alpha``.
+
+    Reference:
+        - [Kingma, Salimans & Welling, 2015](https://arxiv.org/abs/1506.02557)
+    """
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        granularity="unit",
+        initial_rate=0.5,
+        max_rate=0.5,
+        kl_weight=1.0,
+        seed=None,
+        mc=False,
+        **dense_kwargs,
+    ):
+        super().__init__(
+            units=check_positive_int("units", units),
+            activation=activation,
+            kl_weight=kl_weight,
+            seed=seed,
+            mc=mc,
+            **dense_kwargs,
+        )
+        self.granularity = check_choice("granularity", granularity, GRANULARITIES)
+        self.max_rate = check_float("max_rate", max_rate, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        self.initial_rate = check_float(
+            "initial_rate",
+            initial_rate,
+            0.0,
+            self.max_rate,
+            low_inclusive=False,
+            expected=f"a float in (0, max_rate={self.max_rate:g}]",
+        )
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        shape = {"unit": (self.units,), "weight": tuple(self.kernel.shape), "layer": ()}[self.granularity]
+        initial = math.log(self.initial_rate / (1.0 - self.initial_rate))
+        self.log_alpha = self.add_weight(
+            name="log_alpha", shape=shape, initializer=keras.initializers.Constant(initial)
+        )
+
+    def effective_log_alpha(self):
+        """The log alpha the layer uses: ``log_alpha`` capped at ``log(max_rate / (1 - max_rate))``, float32."""
+        cap = math.log(self.max_rate / (1.0 - self.max_rate))
+        return ops.minimum(self.log_alpha, cap)
+
+    def dropout_rate(self):
+        """The learned rates ``α / (1 + α)`` as a NumPy array of the shape of ``log_alpha``."""
+        return ops.convert_to_numpy(ops.sigmoid(self.effective_log_alpha()))
+
+    def kl_divergence(self):
+        """``Σ KL`` over the weights (Kingma's approximation), each weight with its own (possibly shared) alpha."""
+        kl = kl_kingma(self.effective_log_alpha())
+        return ops.sum(kl) * (math.prod(self.kernel.shape) / math.prod(kl.shape))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "granularity": self.granularity,
+            "initial_rate": self.initial_rate,
+            "max_rate": self.max_rate,
+        }
+
+
+class _SparseVariational(_LocalReparameterization):
+    """Sparse variational dropout: a learned ``log σ²`` per weight, ``log α = log σ² - log θ²`` clipped to ±8."""
+
+    def __init__(self, *args, threshold=3.0, kl_weight=1.0, seed=None, mc=False, **kwargs):
+        super().__init__(*args, kl_weight=kl_weight, seed=seed, mc=mc, **kwargs)
+        self.threshold = check_float("threshold", threshold)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.log_sigma2 = self.add_weight(
+            name="log_sigma2", shape=tuple(self.kernel.shape), initializer=keras.initializers.Constant(-10.0)
+        )
+
+    def effective_log_alpha(self):
+        """``clip(log σ² - log θ², -8, 8)`` per weight, float32."""
+        log_alpha = self.log_sigma2 - ops.log(ops.square(self.kernel) + _SQUARE_FLOOR)
+        return ops.clip(log_alpha, -LOG_ALPHA_CLIP, LOG_ALPHA_CLIP)
+
+    def kl_divergence(self):
+        """``Σ KL`` over the weights (Molchanov's approximation)."""
+        return ops.sum(kl_molchanov(self.effective_log_alpha()))
+
+    def weight_mask(self):
+        """Boolean tensor of the kernel's shape: True for the weights kept at test time (``log α <= threshold``)."""
+        return ops.less_equal(self.effective_log_alpha(), self.threshold)
+
+    def pruned_kernel(self):
+        """The test-time kernel: θ with the pruned weights (``log α > threshold``) set to exactly zero (float32)."""
+        return ops.where(self.weight_mask(), self.kernel, ops.zeros(self.kernel.shape, self.kernel.dtype))
+
+    def test_kernel(self):
+        return self.pruned_kernel()
+
+    def sparsity(self):
+        """The fraction of kernel weights pruned at test time, a Python float in [0, 1]."""
+        return 1.0 - float(ops.convert_to_numpy(ops.mean(ops.cast(self.weight_mask(), "float32"))))
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+_SPARSE_DOC = """
+
+    Every weight has its own Gaussian noise ``w ~ N(θ, σ²)`` with learned ``θ`` (``kernel``) and ``log σ²``
+    (``log_sigma2``, initialised to -10), i.e. multiplicative noise of variance ``α = σ² / θ²``;
+    ``log α = log σ² - log θ²`` is clipped to [-8, 8]. Training samples the pre-activations with the local
+    reparameterization trick, ``N(x θ + b, (x ∘ x)(α θ ∘ θ))``, and adds ``kl_weight · Σ_weights KL(α)`` with
+    Molchanov's approximation (see `kl_molchanov`) to the losses; use ``kl_weight = 1 / (number of training
+    samples)`` for the per-sample ELBO. Weights whose ``log α`` grows past ``threshold`` carry only noise: at test
+    time they are exactly zero. ``sparsity()`` gives the fraction pruned, ``weight_mask()`` the boolean keep-mask and
+    ``pruned_kernel()`` the test-time kernel (what `kerasdrop.compression.sparsify` copies into a plain layer).
+"""
+
+
+@register
+class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.Dense):
+    __doc__ = (
+        """A `Dense` layer with sparse variational dropout (Molchanov, Ashukha & Vetrov 2017)."""
+        + _SPARSE_DOC
+        + """
+    Args:
+        units: Positive int, dimensionality of the output.
+        activation: Activation function; None is linear.
+        threshold: Float, weights with ``log α > threshold`` are pruned at test time (3 in the paper).
+        kl_weight: Float >= 0, the weight of the KL term in the loss.
+        seed: None or int.
+        mc: bool, Monte Carlo mode (samples with the unpruned weights, as in training).
+        **dense_kwargs: any other `keras.layers.Dense` argument.
+
+    Weights: ``kernel`` (θ), ``bias``, ``log_sigma2``.
+
+    Reference:
+        - [Molchanov, Ashukha & Vetrov, 2017](https://arxiv.org/abs/1701.05369)
+    """
+    )
+
+    def __init__(self, units, activation=None, threshold=3.0, kl_weight=1.0, seed=None, mc=False, **dense_kwargs):
+        super().__init__(
+            units=check_positive_int("units", units),
+            activation=activation,
+            threshold=threshold,
+            kl_weight=kl_weight,
+            seed=seed,
+            mc=mc,
+            **dense_kwargs,
+        )
+
+
+@register
+class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Conv2D):
+    __doc__ = (
+        """A `Conv2D` layer with sparse variational dropout on every kernel entry (Molchanov et al. 2017)."""
+        + _SPARSE_DOC
+        + """
+    For a convolution the variance of the pre-activation is the convolution of ``x ∘ x`` with ``α θ ∘ θ``.
+
+    Args:
+        filters: Positive int, number of output channels.
+        kernel_size: int or tuple of 2 ints.
+        threshold, kl_weight, seed, mc: as in `SparseVariationalDense`.
+        **conv_kwargs: any other `keras.layers.Conv2D` argument (strides, padding, data_format, activation, ...).
+
+    Weights: ``kernel`` (θ), ``bias``, ``log_sigma2``.
+
+    Reference:
+        - [Molchanov, Ashukha & Vetrov, 2017](https://arxiv.org/abs/1701.05369)
+    """
+    )
+
+    def __init__(self, filters, kernel_size, threshold=3.0, kl_weight=1.0, seed=None, mc=False, **conv_kwargs):
+        super().__init__(
+            filters=check_positive_int("filters", filters),
+            kernel_size=kernel_size,
+            threshold=threshold,
+            kl_weight=kl_weight,
+            seed=seed,
+            mc=mc,
+            **conv_kwargs,
+        )
