@@ -228,3 +228,42 @@ def assert_keras_file_round_trip(model, x, tmp_path):
     assert [layer.get_config() for layer in reloaded.layers] == [layer.get_config() for layer in model.layers]
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     return reloaded
+
+
+def randomize_weights(layer, input_shape, seed=0, bias_scale=0.5):
+    """Builds a layer with a ``kernel`` (and ``bias``) and gives them random non-zero values.
+
+    The kernel is normal with variance 1/fan-in, the bias normal with standard deviation ``bias_scale``. Returns
+    ``(kernel, bias)`` as float64 NumPy arrays of the values the layer holds (bias None without one).
+    """
+    layer.build(input_shape)
+    rng = np.random.default_rng(seed)
+    layer.kernel.assign(rng.normal(size=layer.kernel.shape) / math.sqrt(np.prod(layer.kernel.shape[:-1])))
+    if layer.bias is not None:
+        layer.bias.assign(bias_scale * rng.normal(size=layer.bias.shape))
+    kernel = to_numpy(layer.kernel).astype("float64")
+    return kernel, None if layer.bias is None else to_numpy(layer.bias).astype("float64")
+
+
+def conv2d_valid(x, kernel):
+    """Reference 2D convolution in NumPy float64: channels_last, stride 1, valid padding."""
+    rows, cols = kernel.shape[:2]
+    out_rows, out_cols = x.shape[1] - rows + 1, x.shape[2] - cols + 1
+    out = np.zeros((x.shape[0], out_rows, out_cols, kernel.shape[-1]))
+    for i in range(rows):
+        for j in range(cols):
+            out += np.einsum("bhwc,cf->bhwf", x[:, i : i + out_rows, j : j + out_cols, :], kernel[i, j])
+    return out
+
+
+def assert_stochastic_layer_contract(layer_factory, x):
+    """New noise on every call (eager, tf.function, XLA), same seed same noise, `mc=True` stochastic at test time,
+    and an exact config round trip.
+
+    ``layer_factory`` takes keyword overrides (``seed=``, ``mc=``, ``name=``) and returns a fresh layer.
+    """
+    assert_fresh_noise_each_call(layer_factory, x)
+    assert_same_seed_same_noise(lambda: layer_factory(seed=9), x)
+    layer = layer_factory(mc=True)
+    assert not np.array_equal(to_numpy(layer(x)), to_numpy(layer(x))), "mc=True was deterministic at test time"
+    assert_config_round_trip(layer_factory(seed=3, mc=True, name="noise"))

@@ -38,30 +38,6 @@ def sample_input(name, seed=0, batch=16):
     return np.random.default_rng(seed).uniform(0.5, 1.5, size=shape).astype("float32")
 
 
-def built(layer, input_shape, seed=0, bias_scale=0.5):
-    """Builds ``layer`` and gives it random (non-zero) kernel and bias; returns them as float64 NumPy arrays."""
-    layer.build(input_shape)
-    rng = np.random.default_rng(seed)
-    kernel = rng.normal(size=layer.kernel.shape) / math.sqrt(np.prod(layer.kernel.shape[:-1]))
-    layer.kernel.assign(kernel)
-    bias = None
-    if layer.bias is not None:
-        bias = bias_scale * rng.normal(size=layer.bias.shape)
-        layer.bias.assign(bias)
-    return utils.to_numpy(layer.kernel).astype("float64"), None if bias is None else utils.to_numpy(layer.bias)
-
-
-def conv_valid(x, kernel):
-    """Reference 2D convolution (channels_last, stride 1, valid padding) in NumPy float64."""
-    rows, cols = kernel.shape[:2]
-    out_rows, out_cols = x.shape[1] - rows + 1, x.shape[2] - cols + 1
-    out = np.zeros((x.shape[0], out_rows, out_cols, kernel.shape[-1]))
-    for i in range(rows):
-        for j in range(cols):
-            out += np.einsum("bhwc,cf->bhwf", x[:, i : i + out_rows, j : j + out_cols, :], kernel[i, j])
-    return out
-
-
 def relu(z):
     return np.maximum(z, 0.0)
 
@@ -72,7 +48,7 @@ def relu(z):
 @pytest.mark.parametrize("scaling", ["inverted", "weight_scaling"])
 def test_dropconnect_dense_test_output(scaling):
     layer = kerasdrop.DropConnectDense(4, 0.3, activation="tanh", scaling=scaling)
-    kernel, bias = built(layer, (None, 6))
+    kernel, bias = utils.randomize_weights(layer, (None, 6))
     x = sample_input("Dense")
     keep = 0.7 if scaling == "weight_scaling" else 1.0
     np.testing.assert_allclose(utils.to_numpy(layer(x)), np.tanh(keep * (x @ kernel + bias)), rtol=1e-5, atol=1e-6)
@@ -80,16 +56,18 @@ def test_dropconnect_dense_test_output(scaling):
 
 def test_dropconnect_conv_test_output():
     layer = kerasdrop.DropConnectConv2D(3, 2, 0.3, activation="relu")
-    kernel, bias = built(layer, (None, 4, 4, 2))
+    kernel, bias = utils.randomize_weights(layer, (None, 4, 4, 2))
     x = sample_input("Conv2D")
-    np.testing.assert_allclose(utils.to_numpy(layer(x)), relu(conv_valid(x, kernel) + bias), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        utils.to_numpy(layer(x)), relu(utils.conv2d_valid(x, kernel) + bias), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["DropConnectDense", "DropConnectConv2D", "FastDropoutDense"])
 def test_rate_zero_is_the_plain_layer(name):
     x = sample_input(name)
     layer = FACTORIES[name](rate=0.0, activation="relu")
-    built(layer, x.shape)
+    utils.randomize_weights(layer, x.shape)
     plain = keras.layers.Conv2D(3, 2, activation="relu") if "Conv" in name else keras.layers.Dense(5, "relu")
     plain.build(x.shape)
     plain.set_weights(layer.get_weights())
@@ -104,7 +82,7 @@ def test_dropconnect_dense_drops_whole_weights_shared_over_the_batch():
     """Identity rows reveal the call's mask M (each entry 0 or W/keep); the other rows of the batch used the same M."""
     units, inputs, keep = 7, 10, 0.6
     layer = kerasdrop.DropConnectDense(units, 0.4, use_bias=False, seed=2)
-    kernel, _ = built(layer, (None, inputs))
+    kernel, _ = utils.randomize_weights(layer, (None, inputs))
     rng = np.random.default_rng(1)
     probe = np.concatenate([np.eye(inputs), rng.normal(size=(5, inputs))]).astype("float32")
     masks = []
@@ -125,7 +103,7 @@ def test_dropconnect_dense_per_sample_masks():
     """With per_sample=True, samples with the same input get different weight masks."""
     units, inputs, keep, batch = 7, 10, 0.5, 300
     layer = kerasdrop.DropConnectDense(units, 0.5, use_bias=False, per_sample=True, seed=3)
-    kernel, _ = built(layer, (None, inputs))
+    kernel, _ = utils.randomize_weights(layer, (None, inputs))
     rows = np.arange(batch) % inputs
     y = utils.train_call(layer, np.eye(inputs, dtype="float32")[rows])
     mask = y * keep / kernel[rows]
@@ -140,7 +118,7 @@ def test_dropconnect_dense_per_sample_masks():
 def test_dropconnect_bias_is_dropped(per_sample):
     units, keep, batch = 40, 0.5, 6
     layer = kerasdrop.DropConnectDense(units, 0.5, per_sample=per_sample, seed=4)
-    _, bias = built(layer, (None, 3))
+    _, bias = utils.randomize_weights(layer, (None, 3))
     kept = []
     for _ in range(20):
         y = utils.train_call(layer, np.zeros((batch, 3), "float32"))
@@ -158,7 +136,7 @@ def test_dropconnect_conv_drops_kernel_entries(per_sample):
     """One-hot images through a 3x3 valid convolution read single kernel entries: each is 0 or W/keep."""
     keep, filters = 0.5, 4
     layer = kerasdrop.DropConnectConv2D(filters, 3, 0.5, use_bias=False, per_sample=per_sample, seed=5)
-    kernel, _ = built(layer, (None, 3, 3, 2))
+    kernel, _ = utils.randomize_weights(layer, (None, 3, 3, 2))
     entries = 3 * 3 * 2
     probe = np.eye(entries, dtype="float32").reshape(entries, 3, 3, 2)
     rng = np.random.default_rng(0)
@@ -169,7 +147,7 @@ def test_dropconnect_conv_drops_kernel_entries(per_sample):
     utils.assert_binomial_count(np.round(mask).sum(), mask.size, keep)
     if not per_sample:  # the same mask for the whole batch
         masked = kernel * np.round(mask).reshape(kernel.shape)
-        expected = conv_valid(probe[entries:], masked)[:, 0, 0] / keep
+        expected = utils.conv2d_valid(probe[entries:], masked)[:, 0, 0] / keep
         np.testing.assert_allclose(y[entries:], expected, rtol=1e-5, atol=1e-5)
 
 
@@ -197,7 +175,7 @@ def test_per_sample_conv_matches_convolution():
 def test_dropconnect_dense_training_mean_is_test_output(scaling, per_sample):
     rate, keep = 0.4, 0.6
     layer = kerasdrop.DropConnectDense(6, rate, scaling=scaling, per_sample=per_sample, seed=6)
-    kernel, bias = built(layer, (None, 8))
+    kernel, bias = utils.randomize_weights(layer, (None, 8))
     x = sample_input("Dense", batch=3)[:, :1].repeat(8, axis=1) * np.linspace(0.5, 1.5, 8, dtype="float32")
     draws = np.stack([utils.train_call(layer, x) for _ in range(300)])
     terms = (x.astype("float64") ** 2) @ kernel**2 + bias**2
@@ -208,10 +186,10 @@ def test_dropconnect_dense_training_mean_is_test_output(scaling, per_sample):
 def test_dropconnect_conv_training_mean_is_test_output():
     rate, keep = 0.3, 0.7
     layer = kerasdrop.DropConnectConv2D(3, 2, rate, seed=7)
-    kernel, bias = built(layer, (None, 4, 4, 2))
+    kernel, bias = utils.randomize_weights(layer, (None, 4, 4, 2))
     x = sample_input("Conv2D", batch=2)
     draws = np.stack([utils.train_call(layer, x) for _ in range(300)])
-    variance = (conv_valid(x.astype("float64") ** 2, kernel**2) + bias**2) * rate / keep
+    variance = (utils.conv2d_valid(x.astype("float64") ** 2, kernel**2) + bias**2) * rate / keep
     utils.assert_means_close(draws, utils.to_numpy(layer(x)), np.sqrt(variance))
 
 
@@ -241,7 +219,7 @@ def test_dropconnect_gaussian_inference_matches_monte_carlo_average(activation):
     layer = kerasdrop.DropConnectDense(
         units, rate, activation=activation, inference="gaussian", inference_samples=samples, per_sample=True, seed=8
     )
-    kernel, bias = built(layer, (None, inputs), bias_scale=0.3)
+    kernel, bias = utils.randomize_weights(layer, (None, inputs), bias_scale=0.3)
     x = np.random.default_rng(2).uniform(0, 1, size=(1, inputs)).astype("float32")
     gaussian = utils.to_numpy(layer(x))[0]
     # per_sample=True: every row of the tiled batch draws its own mask, i.e. `draws` independent training calls.
@@ -266,7 +244,7 @@ def test_dropconnect_gaussian_inference_matches_monte_carlo_average(activation):
 
 def test_dropconnect_gaussian_inference_of_a_linear_layer_is_the_mean():
     layer = kerasdrop.DropConnectDense(4, 0.5, inference="gaussian", seed=1)
-    kernel, bias = built(layer, (None, 6))
+    kernel, bias = utils.randomize_weights(layer, (None, 6))
     x = sample_input("Dense")
     np.testing.assert_allclose(utils.to_numpy(layer(x)), x @ kernel + bias, rtol=1e-5, atol=1e-6)
 
@@ -278,10 +256,10 @@ def test_dropconnect_conv_gaussian_inference(scaling):
     layer = kerasdrop.DropConnectConv2D(
         3, 2, rate, activation="relu", inference="gaussian", inference_samples=samples, scaling=scaling, seed=9
     )
-    kernel, bias = built(layer, (None, 4, 4, 2))
+    kernel, bias = utils.randomize_weights(layer, (None, 4, 4, 2))
     x = sample_input("Conv2D", batch=2).astype("float64")
-    mean = conv_valid(x, kernel) + bias
-    variance = conv_valid(x**2, kernel**2) + bias**2
+    mean = utils.conv2d_valid(x, kernel) + bias
+    variance = utils.conv2d_valid(x**2, kernel**2) + bias**2
     if scaling == "inverted":
         variance *= rate / keep
     else:
@@ -297,7 +275,7 @@ def test_dropconnect_conv_gaussian_inference(scaling):
 
 def test_standout_keep_probability_and_test_output_follow_the_formula():
     layer = kerasdrop.StandoutDense(5, alpha=0.7, beta=-0.3)
-    kernel, bias = built(layer, (None, 6))
+    kernel, bias = utils.randomize_weights(layer, (None, 6))
     x = sample_input("Dense")
     z = x @ kernel + bias
     keep = special.expit(0.7 * z - 0.3)
@@ -308,7 +286,7 @@ def test_standout_keep_probability_and_test_output_follow_the_formula():
 def test_standout_training_output_is_bernoulli_of_the_keep_probability():
     """Exactly ``m ∘ a(z)`` with ``m = [u < π]``, u the uniforms the layer's seed gives (drawn again here)."""
     layer = kerasdrop.StandoutDense(5, activation="tanh", alpha=2.0, beta=0.5, seed=11)
-    kernel, bias = built(layer, (None, 6))
+    kernel, bias = utils.randomize_weights(layer, (None, 6))
     x = sample_input("Dense", batch=50)
     z = x @ kernel + bias
     uniform = utils.to_numpy(keras.random.uniform(z.shape, seed=keras.random.SeedGenerator(11)))
@@ -318,7 +296,7 @@ def test_standout_training_output_is_bernoulli_of_the_keep_probability():
 
 def test_standout_statistics():
     layer = kerasdrop.StandoutDense(5, beta=0.2, seed=12)
-    kernel, bias = built(layer, (None, 6))
+    kernel, bias = utils.randomize_weights(layer, (None, 6))
     x = sample_input("Dense", batch=3)
     z = x @ kernel + bias
     keep = special.expit(z + 0.2)
@@ -334,7 +312,7 @@ def test_standout_statistics():
 def test_fast_dropout_test_output_and_exact_training_draw():
     rate = 0.3
     layer = kerasdrop.FastDropoutDense(4, rate, activation="sigmoid", seed=13)
-    kernel, bias = built(layer, (None, 6))
+    kernel, bias = utils.randomize_weights(layer, (None, 6))
     x = sample_input("Dense", batch=20)
     mean = x @ kernel + bias
     np.testing.assert_allclose(utils.to_numpy(layer(x)), special.expit(mean), rtol=1e-5)
@@ -348,7 +326,7 @@ def test_fast_dropout_moments_match_bernoulli_dropout_then_dense():
     """Fast dropout's pre-activation has the mean and variance of real inverted dropout of the inputs + Dense."""
     rate, keep, inputs, units, n = 0.3, 0.7, 40, 3, 20000
     fast = kerasdrop.FastDropoutDense(units, rate, seed=14)
-    kernel, bias = built(fast, (None, inputs))
+    kernel, bias = utils.randomize_weights(fast, (None, inputs))
     dense = keras.layers.Dense(units)
     dense.build((None, inputs))
     dense.set_weights(fast.get_weights())
@@ -403,7 +381,7 @@ def test_standout_has_no_gradient_through_the_keep_probability():
     import tensorflow as tf
 
     layer = kerasdrop.StandoutDense(3, activation="linear", seed=22)
-    kernel, bias = built(layer, (None, 4))
+    kernel, bias = utils.randomize_weights(layer, (None, 4))
     x = sample_input("Dense", batch=5)[:, :4]
     with tf.GradientTape() as tape:
         y = layer(x, training=True)
@@ -424,7 +402,7 @@ def test_fresh_noise_each_call(name):
 def test_same_seed_same_noise(name):
     def factory():
         layer = FACTORIES[name](seed=31)
-        built(layer, sample_input(name).shape)
+        utils.randomize_weights(layer, sample_input(name).shape)
         return layer
 
     utils.assert_same_seed_same_noise(factory, sample_input(name))
