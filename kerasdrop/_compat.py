@@ -37,3 +37,79 @@ def reset_compiled_functions(model):
     for attribute in ("train_function", "test_function", "predict_function"):
         if getattr(model, attribute, None) is not None:
             setattr(model, attribute, None)
+
+
+def rnn_loop(step_function, inputs, initial_states, **kwargs):
+    """The backend's time loop, the one ``keras.layers.RNN`` runs (masking, ``go_backwards``, ``unroll``).
+
+    Keras 3 exports no public handle on it (``keras.src.backend.rnn``); the recurrent layers use it so that a whole
+    sequence can share work prepared once before the loop (weights in gate blocks, per-sequence masks).
+    """
+    from keras.src import backend as src_backend
+
+    return src_backend.rnn(step_function, inputs, initial_states, **kwargs)
+
+
+def keep_only_seed_generator(layer, generator):
+    """Stop tracking every seed generator of ``layer`` except ``generator``.
+
+    A kerasdrop cell built on ``keras.layers.LSTMCell``/``GRUCell`` replaces the generator that the Keras cell makes
+    in its ``__init__``; without this the orphan's state would still be listed in ``layer.variables``.
+    """
+    layer._seed_generators[:] = [item for item in layer._seed_generators if item is generator]
+
+
+# --- Functional graphs, run node by node by kerasdrop.MCDropout (checked against Keras 3.15.1) ----------------------
+
+
+def functional_graph(model):
+    """``(inputs, outputs, nodes)`` of a functional or Sequential model, or None for any other model.
+
+    ``nodes`` lists the graph's nodes in execution order (what ``Function._run_through_graph`` iterates), each with
+    ``node.operation``, ``node.input_tensors`` and ``node.outputs``. Keras has no public handle on them: this reads
+    ``Sequential._functional``, ``Function._nodes_by_depth`` and ``Node.is_input``.
+    """
+    graph = getattr(model, "_functional", None) if isinstance(model, keras.Sequential) else model
+    if not isinstance(graph, keras.Function):
+        return None
+    nodes = []
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        nodes.extend(node for node in graph._nodes_by_depth[depth] if node.operation and not node.is_input)
+    return list(graph.inputs), list(graph.outputs), nodes
+
+
+def run_node(node, tensors, call):
+    """Runs one graph node on the values in ``tensors`` (a dict ``id(KerasTensor) -> value``) and stores its outputs.
+
+    ``call(operation, args, kwargs)`` does the call, so that the caller decides on the `training` argument.
+    """
+    args, kwargs = node.arguments.fill_in(tensors)
+    outputs = call(node.operation, args, kwargs)
+    for symbolic, value in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
+        tensors[id(symbolic)] = value
+
+
+def takes_training(operation):
+    """Whether ``operation`` takes the `training` call-context argument (as ``Functional`` decides it)."""
+    return "training" in getattr(operation, "_call_context_args", ())
+
+
+def keras_mask(tensor):
+    """The Keras mask attached to a tensor or a symbolic ``KerasTensor`` (``backend.get_keras_mask``), or None."""
+    from keras.src import backend as src_backend
+
+    return src_backend.get_keras_mask(tensor)
+
+
+def clear_losses(layer):
+    """Drops the losses that ``layer`` and its sublayers added in their last call (``Layer._clear_losses``)."""
+    layer._clear_losses()
+
+
+def set_untracked(obj, name, value):
+    """Sets an attribute of a layer without Keras/TensorFlow tracking it (a temporary swap, undone by the caller)."""
+    object.__setattr__(obj, name, value)
+
+
+def delete_untracked(obj, name):
+    object.__delattr__(obj, name)

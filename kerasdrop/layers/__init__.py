@@ -12,6 +12,14 @@ from kerasdrop.layers.dropout import (
 )
 from kerasdrop.layers.image import Cutout, DropBlock2D
 from kerasdrop.layers.pooling import AvgPoolingDropout2D, MaxDrop2D, MaxPoolingDropout2D
+from kerasdrop.layers.recurrent import RNNDropLSTM, SemeniutaGRU, SemeniutaLSTM, VariationalGRU, VariationalLSTM
+from kerasdrop.layers.recurrent_cells import (
+    RNNDropLSTMCell,
+    SemeniutaGRUCell,
+    SemeniutaLSTMCell,
+    VariationalGRUCell,
+    VariationalLSTMCell,
+)
 from kerasdrop.layers.variational import SparseVariationalConv2D, SparseVariationalDense, VariationalDense
 from kerasdrop.layers.weight_noise import DropConnectConv2D, DropConnectDense, FastDropoutDense, StandoutDense
 
@@ -28,6 +36,16 @@ __all__ = [
     "DropBlock2D",
     "MaxDrop2D",
     "MaxPoolingDropout2D",
+    "VariationalLSTM",
+    "VariationalLSTMCell",
+    "VariationalGRU",
+    "VariationalGRUCell",
+    "RNNDropLSTM",
+    "RNNDropLSTMCell",
+    "SemeniutaLSTM",
+    "SemeniutaLSTMCell",
+    "SemeniutaGRU",
+    "SemeniutaGRUCell",
     "DropConnectDense",
     "DropConnectConv2D",
     "StandoutDense",

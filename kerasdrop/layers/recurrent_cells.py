@@ -1,0 +1,382 @@
+"""Recurrent dropout cells (SPEC §5): Gal & Ghahramani's variational LSTM/GRU, Moon's RNNDrop, Semeniuta's LSTM/GRU.
+
+The cells are ``keras.layers.LSTMCell``/``GRUCell`` (same weights: names, shapes, gate order i, f, c, o and z, r, h
+with ``reset_after=True``) whose step applies the masks of each paper; they work in ``keras.layers.RNN``.
+
+How a cell gets per-sequence masks. The cells follow Keras's ``DropoutRNNCell`` protocol: ``keras.layers.RNN`` calls
+``get_dropout_mask``/``get_recurrent_dropout_mask`` once before its time loop, the cell caches the masks and every
+step reuses them, and the RNN calls ``reset_dropout_mask``/``reset_recurrent_dropout_mask`` after the loop, so that
+the next call (the next batch in ``fit``) draws new masks, eagerly, in ``tf.function`` and under XLA alike. Masks
+carried in the recurrent state were rejected: they would show in ``return_state``, in user initial states and in the
+variables of stateful RNNs. As with Keras's cells, a cell called by hand step by step keeps its masks until
+``reset_dropout_mask()``/``reset_recurrent_dropout_mask()`` is called.
+
+A step is split in two: ``_plan`` (weights cut into gate blocks, masks) is what the ready layers of
+``kerasdrop.layers.recurrent`` compute once per sequence, and ``_step`` is the work of one time step.
+"""
+
+import collections
+
+import keras
+from keras import ops
+
+from kerasdrop import _compat
+from kerasdrop import ops as kd_ops
+from kerasdrop._validation import check_bool, check_positive_int, check_rate
+from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+
+# Per-gate pre-activations of a vector v: (v * mask_k) @ kernel_k + bias_k for each gate k. Unstacked, the kernel is
+# the fused (dim, gates * units) matrix and the result (batch, gates * units); stacked, the kernel is cut into
+# (gates, dim, units) blocks, masks (if any) have shape (gates, batch, dim), and one batched product serves every gate,
+# giving (gates, batch, units).
+_Projection = collections.namedtuple("_Projection", ["kernel", "bias", "masks", "stacked"])
+
+
+def _projection(kernel, bias, masks, gates, stacked):
+    if not stacked:
+        return _Projection(kernel, bias, None, False)
+    dim, width = kernel.shape
+    units = width // gates
+    blocks = ops.transpose(ops.reshape(kernel, (dim, gates, units)), (1, 0, 2))
+    bias = None if bias is None else ops.reshape(bias, (gates, 1, units))
+    return _Projection(blocks, bias, masks, True)
+
+
+def _project(vector, projection):
+    """Pre-activations of ``vector`` ``(batch, dim)``: ``(batch, gates * units)``, or ``(gates, batch, units)``."""
+    if projection.stacked:
+        vector = ops.expand_dims(vector, 0)
+        if projection.masks is not None:
+            vector = vector * projection.masks
+    z = ops.matmul(vector, projection.kernel)
+    return z if projection.bias is None else z + projection.bias
+
+
+def _split_gates(z, projection, gates):
+    return ops.unstack(z, gates, axis=0) if projection.stacked else ops.split(z, gates, axis=-1)
+
+
+def inverted_masks(shape, rate, seed, dtype):
+    """Bernoulli(1 - rate) masks of 0s and 1/(1 - rate)s: inverted dropout, the identity in expectation."""
+    keep = 1.0 - rate
+    return kd_ops.bernoulli_mask(shape, keep, seed, dtype=dtype) * ops.cast(1.0 / keep, dtype)
+
+
+def _rates(**rates):
+    return {name: check_rate(name, value) for name, value in rates.items()}
+
+
+class _DropoutCell(StochasticLayer):
+    """What every recurrent dropout cell shares: the mask protocol, the train/test switch and the step skeleton.
+
+    Subclasses set ``gates`` and implement ``_sequence_mask`` (the per-sequence recurrent mask, or None), ``_plan``
+    and ``_step``; ``_step_noise`` draws masks that change at every step (Semeniuta's ``per_step``).
+    """
+
+    gates = None
+    # True when the recurrent masks act on h_{t-1} per gate (Gal); otherwise they act on the state (see subclasses).
+    per_gate_recurrent_masks = False
+
+    def __init__(self, units, **kwargs):
+        super().__init__(check_positive_int("units", units), **kwargs)
+        # The Keras cell made a seed generator of its own; ours (per replica, seeded) replaced it.
+        _compat.keep_only_seed_generator(self, self.seed_generator)
+
+    def get_dropout_mask(self, step_input):
+        """Per-gate input masks ``(gates, batch, features)``, drawn once per sequence; None when ``dropout=0``."""
+        check_float_inputs(self, step_input)
+        if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
+            shape = (self.gates, ops.shape(step_input)[0], ops.shape(step_input)[-1])
+            self._dropout_mask = inverted_masks(shape, self.dropout, self.seed_generator, step_input.dtype)
+        return getattr(self, "_dropout_mask", None)
+
+    def get_recurrent_dropout_mask(self, step_input):
+        """The per-sequence recurrent mask of the variant (see ``_sequence_mask``), drawn once per sequence."""
+        if getattr(self, "_recurrent_dropout_mask", None) is None:
+            self._recurrent_dropout_mask = self._sequence_mask(step_input)
+        return self._recurrent_dropout_mask
+
+    def _sequence_mask(self, state):
+        return None
+
+    def _step_noise(self, batch_shape, dtype):
+        """Masks drawn anew at every step, shape ``batch_shape + (units,)``; None for per-sequence variants."""
+        return None
+
+    def _masks(self, inputs, state, stochastic):
+        if not stochastic:
+            return None, None
+        return self.get_dropout_mask(inputs), self.get_recurrent_dropout_mask(state)
+
+    def call(self, inputs, states, training=False):
+        check_float_inputs(self, inputs)
+        nested = keras.tree.is_nested(states)
+        states = list(states) if nested else [states]
+        stochastic = self.is_stochastic(training)
+        plan = self._plan(*self._masks(inputs, states[0], stochastic))
+        noise = self._step_noise((ops.shape(inputs)[0],), inputs.dtype) if stochastic else None
+        output, new_states = self._step(inputs, states, plan, noise)
+        return output, (new_states if nested else new_states[0])
+
+    def sequence_plan(self, step_input, state, stochastic):
+        """``_plan`` for a whole sequence, with the masks of this call (used by the ready layers)."""
+        return self._plan(*self._masks(step_input, state, stochastic))
+
+
+class _LSTMCell(_DropoutCell, keras.layers.LSTMCell):
+    """An LSTM step (gates i, f, c, o from ``x_t`` and ``h_{t-1}``), with hooks for the carry and the output."""
+
+    gates = 4
+
+    def _plan(self, input_masks, recurrent_masks):
+        gate_masks = recurrent_masks if self.per_gate_recurrent_masks else None
+        # Without masks, Keras's fused products; with masks, both products in gate blocks so that they add up.
+        stacked = input_masks is not None or gate_masks is not None
+        return (
+            _projection(self.kernel, self.bias, input_masks, self.gates, stacked),
+            _projection(self.recurrent_kernel, None, gate_masks, self.gates, stacked),
+            recurrent_masks,
+        )
+
+    def _step(self, inputs, states, plan, noise):
+        input_projection, recurrent_projection, recurrent_masks = plan
+        h_tm1, c_tm1 = states[0], states[1]
+        z = _project(inputs, input_projection) + _project(h_tm1, recurrent_projection)
+        i, f, g, o = _split_gates(z, input_projection, self.gates)
+        i = self.recurrent_activation(i)
+        f = self.recurrent_activation(f)
+        g = self.activation(g)
+        o = self.recurrent_activation(o)
+        c = self._carry(f, c_tm1, i, g, recurrent_masks, noise)
+        h = self._output(o, c, recurrent_masks)
+        return h, [h, c]
+
+    def _carry(self, f, c_tm1, i, g, recurrent_masks, noise):
+        return f * c_tm1 + i * g
+
+    def _output(self, o, c, recurrent_masks):
+        return o * self.activation(c)
+
+
+class _GRUCell(_DropoutCell, keras.layers.GRUCell):
+    """A GRU step (``reset_after=True``): inputs and state projected per gate, the candidate hook for Semeniuta."""
+
+    gates = 3
+
+    def __init__(self, units, reset_after=True, **kwargs):
+        if check_bool("reset_after", reset_after) is not True:
+            raise ValueError(
+                "Invalid value received for argument `reset_after`. Expected True (kerasdrop's GRU cells use the "
+                "reset_after=True layout of keras.layers.GRUCell, Keras's default). Received: reset_after=False"
+            )
+        super().__init__(units, reset_after=True, **kwargs)
+
+    def _plan(self, input_masks, recurrent_masks):
+        gate_masks = recurrent_masks if self.per_gate_recurrent_masks else None
+        input_bias, recurrent_bias = (None, None) if self.bias is None else ops.unstack(self.bias, 2, axis=0)
+        return (
+            _projection(self.kernel, input_bias, input_masks, self.gates, input_masks is not None),
+            _projection(self.recurrent_kernel, recurrent_bias, gate_masks, self.gates, gate_masks is not None),
+            recurrent_masks,
+        )
+
+    def _step(self, inputs, states, plan, noise):
+        input_projection, recurrent_projection, recurrent_masks = plan
+        h_tm1 = states[0]
+        x_z, x_r, x_h = _split_gates(_project(inputs, input_projection), input_projection, self.gates)
+        h_z, h_r, h_h = _split_gates(_project(h_tm1, recurrent_projection), recurrent_projection, self.gates)
+        z = self.recurrent_activation(x_z + h_z)
+        r = self.recurrent_activation(x_r + h_r)
+        candidate = self._candidate(self.activation(x_h + r * h_h), recurrent_masks, noise)
+        # Keras's update gate z keeps the old state: h = z h_{t-1} + (1 - z) candidate.
+        h = z * h_tm1 + (1 - z) * candidate
+        return h, [h]
+
+    def _candidate(self, candidate, recurrent_masks, noise):
+        return candidate
+
+
+class _VariationalMixin:
+    """Gal's recurrent masks: one per gate on ``h_{t-1}``, shape ``(gates, batch, units)``, drawn once per sequence."""
+
+    per_gate_recurrent_masks = True
+
+    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(dropout=dropout, recurrent_dropout=recurrent_dropout)
+        super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
+
+    def _sequence_mask(self, state):
+        if self.recurrent_dropout == 0:
+            return None
+        shape = (self.gates, ops.shape(state)[0], self.units)
+        return inverted_masks(shape, self.recurrent_dropout, self.seed_generator, state.dtype)
+
+
+@register
+class VariationalLSTMCell(_VariationalMixin, _LSTMCell):
+    """LSTM cell with Gal & Ghahramani's variational dropout, a drop-in for `keras.layers.LSTMCell`.
+
+    For each sequence, masks are drawn once for the inputs ``x_t`` and once for the state ``h_{t-1}``, separately for
+    each gate (i, f, c, o), and reused at every time step: ``gate_k = (x_t m_k) W_k + (h_{t-1} r_k) U_k + b_k``.
+    Masks are inverted (kept units scaled by ``1/keep``), so at test time the cell is exactly ``keras.layers.LSTMCell``.
+
+    Args:
+        units: Positive int, dimensionality of the state.
+        dropout: Float in [0, 1), drop probability of the inputs.
+        recurrent_dropout: Float in [0, 1), drop probability of the recurrent state ``h_{t-1}``.
+        seed: None or int, for reproducible masks.
+        mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
+        **kwargs: the other arguments of `keras.layers.LSTMCell` (activation, recurrent_activation, use_bias,
+            initializers, regularizers, constraints, unit_forget_bias) and of `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: ``(batch, features)`` float tensor.
+        states: ``[h, c]``, each ``(batch, units)``.
+        training: Python bool.
+
+    Reference:
+        - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287)
+    """
+
+
+@register
+class RNNDropLSTMCell(_LSTMCell):
+    """LSTM cell with Moon et al.'s RNNDrop: a per-sequence mask on the memory cell.
+
+    One Bernoulli(keep) mask ``m`` per sequence erases the same memory units at every step,
+    ``c_t = (f * c_{t-1} + i * g_t) * m``, and the output ``h_t = o * tanh(c_t) * m / keep`` is scaled like
+    inverted dropout, so the cell is exactly ``keras.layers.LSTMCell`` at test time. The carried memory itself is not
+    scaled: scaling it by ``1/keep`` at every step would compound to ``keep^-t`` and overflow on long sequences.
+
+    Args:
+        units: Positive int, dimensionality of the state.
+        cell_dropout: Float in [0, 1), fraction of memory units dropped for a whole sequence.
+        dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs (as in `keras.layers.LSTM`).
+        seed: None or int.
+        mc: bool, Monte Carlo mode.
+        **kwargs: the other arguments of `keras.layers.LSTMCell`.
+
+    Reference:
+        - [Moon et al., 2015, RNNDrop](https://doi.org/10.1109/ASRU.2015.7404775)
+    """
+
+    def __init__(self, units, cell_dropout=0.0, dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(cell_dropout=cell_dropout, dropout=dropout)
+        super().__init__(units, dropout=rates["dropout"], seed=seed, mc=mc, **kwargs)
+        self.cell_dropout = rates["cell_dropout"]
+
+    def _sequence_mask(self, state):
+        if self.cell_dropout == 0:
+            return None
+        scaled = inverted_masks(ops.shape(state), self.cell_dropout, self.seed_generator, state.dtype)
+        return ops.cast(scaled > 0, state.dtype), scaled
+
+    def _carry(self, f, c_tm1, i, g, recurrent_masks, noise):
+        c = f * c_tm1 + i * g
+        return c if recurrent_masks is None else c * recurrent_masks[0]
+
+    def _output(self, o, c, recurrent_masks):
+        h = o * self.activation(c)
+        return h if recurrent_masks is None else h * recurrent_masks[1]
+
+    def get_config(self):
+        config = super().get_config()
+        del config["recurrent_dropout"]
+        return {**config, "cell_dropout": self.cell_dropout}
+
+
+class _SemeniutaMixin:
+    """Semeniuta's candidate masks: one per sequence (cached like the other masks) or one per step."""
+
+    def __init__(self, units, recurrent_dropout=0.0, per_step=True, dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(recurrent_dropout=recurrent_dropout, dropout=dropout)
+        super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
+        self.per_step = check_bool("per_step", per_step)
+
+    def _sequence_mask(self, state):
+        if self.recurrent_dropout == 0 or self.per_step:
+            return None
+        return inverted_masks(ops.shape(state), self.recurrent_dropout, self.seed_generator, state.dtype)
+
+    def _step_noise(self, batch_shape, dtype):
+        if self.recurrent_dropout == 0 or not self.per_step:
+            return None
+        return inverted_masks((*batch_shape, self.units), self.recurrent_dropout, self.seed_generator, dtype)
+
+    def _dropped(self, candidate, recurrent_masks, noise):
+        mask = noise if noise is not None else recurrent_masks
+        return candidate if mask is None else candidate * mask
+
+    def get_config(self):
+        return {**super().get_config(), "per_step": self.per_step}
+
+
+@register
+class SemeniutaLSTMCell(_SemeniutaMixin, _LSTMCell):
+    """LSTM cell with Semeniuta et al.'s recurrent dropout without memory loss.
+
+    Only the candidate update is dropped, ``c_t = f * c_{t-1} + i * d(g_t)``, so the memory path ``f * c_{t-1}`` is
+    never masked. ``d`` is inverted dropout with a new mask at every step (``per_step=True``, the paper's choice) or
+    one mask per sequence; at test time the cell is exactly ``keras.layers.LSTMCell``.
+
+    Args:
+        units: Positive int, dimensionality of the state.
+        recurrent_dropout: Float in [0, 1), drop probability of the candidate ``g_t``.
+        per_step: bool, a new mask at every step (True) or one per sequence (False).
+        dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs (as in `keras.layers.LSTM`).
+        seed: None or int.
+        mc: bool, Monte Carlo mode.
+        **kwargs: the other arguments of `keras.layers.LSTMCell`.
+
+    Reference:
+        - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
+    """
+
+    def _carry(self, f, c_tm1, i, g, recurrent_masks, noise):
+        return f * c_tm1 + i * self._dropped(g, recurrent_masks, noise)
+
+
+@register
+class VariationalGRUCell(_VariationalMixin, _GRUCell):
+    """GRU cell with Gal & Ghahramani's variational dropout, a drop-in for `keras.layers.GRUCell`.
+
+    Per-sequence, per-gate (z, r, h) masks on the inputs ``x_t`` and on the state ``h_{t-1}`` feeding the recurrent
+    products, reused at every step; inverted, so at test time the cell is exactly ``keras.layers.GRUCell``
+    (``reset_after=True``, the only layout supported).
+
+    Args:
+        units: Positive int, dimensionality of the state.
+        dropout: Float in [0, 1), drop probability of the inputs.
+        recurrent_dropout: Float in [0, 1), drop probability of ``h_{t-1}`` in the recurrent products.
+        seed: None or int.
+        mc: bool, Monte Carlo mode.
+        **kwargs: the other arguments of `keras.layers.GRUCell`.
+
+    Reference:
+        - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287)
+    """
+
+
+@register
+class SemeniutaGRUCell(_SemeniutaMixin, _GRUCell):
+    """GRU cell with Semeniuta et al.'s recurrent dropout without memory loss.
+
+    Only the candidate is dropped: in Keras's convention (update gate z keeps the old state)
+    ``h_t = z * h_{t-1} + (1 - z) * d(g_t)``, the paper's ``h_t = (1 - z) h_{t-1} + z d(g_t)``; the path from
+    ``h_{t-1}`` is never masked. Masks per step or per sequence, inverted; identity at test time.
+
+    Args:
+        units: Positive int, dimensionality of the state.
+        recurrent_dropout: Float in [0, 1), drop probability of the candidate.
+        per_step: bool, a new mask at every step (True) or one per sequence (False).
+        dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs (as in `keras.layers.GRU`).
+        seed: None or int.
+        mc: bool, Monte Carlo mode.
+        **kwargs: the other arguments of `keras.layers.GRUCell`.
+
+    Reference:
+        - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
+    """
+
+    def _candidate(self, candidate, recurrent_masks, noise):
+        return self._dropped(candidate, recurrent_masks, noise)
