@@ -199,10 +199,10 @@ class DropBlock2D(_ImageLayer):
         ``E = mean over units u of 1 - (1 - gamma)^c(u)``, ``c(u)`` = number of seed positions whose block covers u,
 
     which satisfies ``rate * (1 - (block_size^2 - 1) * gamma / 2) <= E <= rate`` (union bound above, the
-    second-order Bonferroni bound below); e.g. rate=0.1, block_size=7 on 32x32 maps: gamma=0.0031 and
-    0.093 <= E <= 0.1. Kept units are multiplied by ``count / count_kept`` over the whole batch, so the mean of a
-    constant input is kept exactly. A ``block_size`` larger than a map's side is reduced to that side (as in the
-    reference implementation). Identity at test time.
+    second-order Bonferroni bound below); e.g. rate=0.1, block_size=7 on 32x32 maps: gamma=0.0031,
+    0.0926 <= E <= 0.1, and exactly E=0.0941. Kept units are multiplied by ``count / count_kept`` over the whole
+    batch, so the mean of a constant input is kept exactly. A ``block_size`` larger than a map's side is reduced to
+    that side (as in the reference implementation). Identity at test time.
 
     Args:
         rate: Float in [0, 1), the target fraction of units dropped.
