@@ -72,7 +72,9 @@ def check_int_tuple(name, value, length):
     expected = f"a positive integer or a tuple of {length} positive integers"
     if _is_int(value):
         value = (value,) * length
-    if not isinstance(value, (tuple, list)) or len(value) != length:
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(_message(name, expected, value))
+    if len(value) != length:
         raise ValueError(_message(name, expected, value))
     for item in value:
         if not _is_int(item):

@@ -395,7 +395,8 @@ BAD_SIZES = [
     ((2, 0), ValueError),
     ((2,), ValueError),
     ((2, 1.5), TypeError),
-    ("2", ValueError),
+    ("2", TypeError),
+    (1.5, TypeError),
 ]
 
 
