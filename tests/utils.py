@@ -231,12 +231,13 @@ def assert_keras_file_round_trip(model, x, tmp_path):
 
 
 def randomize_weights(layer, input_shape, seed=0, bias_scale=0.5):
-    """Builds a layer with a ``kernel`` (and ``bias``) and gives them random non-zero values.
+    """Builds a layer with a ``kernel`` (and ``bias``) if needed and gives them random non-zero values.
 
     The kernel is normal with variance 1/fan-in, the bias normal with standard deviation ``bias_scale``. Returns
     ``(kernel, bias)`` as float64 NumPy arrays of the values the layer holds (bias None without one).
     """
-    layer.build(input_shape)
+    if not layer.built:
+        layer.build(input_shape)
     rng = np.random.default_rng(seed)
     layer.kernel.assign(rng.normal(size=layer.kernel.shape) / math.sqrt(np.prod(layer.kernel.shape[:-1])))
     if layer.bias is not None:

@@ -73,7 +73,7 @@ class _ConcreteDropout(StochasticLayer, keras.layers.Wrapper):
     @property
     def rate(self):
         """The learned dropout rate ``sigmoid(p_logit)``, a Python float."""
-        return float(ops.convert_to_numpy(ops.sigmoid(self.p_logit)))
+        return float(ops.convert_to_numpy(ops.sigmoid(self._p_logit())))
 
     def kernels(self):
         """The trainable weights named ``kernel`` of the wrapped layer (and of its sublayers)."""
@@ -82,35 +82,41 @@ class _ConcreteDropout(StochasticLayer, keras.layers.Wrapper):
     def _noise_shape(self, inputs):
         return ops.shape(inputs)
 
+    def _p_logit(self):
+        """``p_logit`` in float32 (float64 under a float64 policy), whatever the policy's variable dtype."""
+        return ops.cast(self.p_logit, "float64" if self.compute_dtype == "float64" else "float32")
+
     def regularization(self, inputs):
         """``weight_regularizer ‖W‖² / (1 - rate) + dropout_regularizer · K · (rate log rate + keep log keep)``.
 
         ``K`` is the number of mask entries per sample (input units, or channels for the spatial variant). Computed
         in float32 from ``p_logit``: ``log rate = -softplus(-p_logit)``, ``log keep = -softplus(p_logit)``.
         """
-        p_logit = self.p_logit
+        p_logit = self._p_logit()
         rate, keep = ops.sigmoid(p_logit), ops.sigmoid(-p_logit)
-        squares = sum(ops.sum(ops.square(ops.cast(kernel, "float32"))) for kernel in self.kernels())
+        squares = sum(ops.sum(ops.square(ops.cast(kernel, p_logit.dtype))) for kernel in self.kernels())
         weight_term = self.weight_regularizer * squares / keep
         negative_entropy = rate * -ops.softplus(-p_logit) + keep * -ops.softplus(p_logit)
         units = 1.0
         for size in self._noise_shape(inputs)[1:]:
-            units = units * ops.cast(size, "float32")
+            units = units * ops.cast(size, p_logit.dtype)
         return weight_term + self.dropout_regularizer * units * negative_entropy
 
     def relaxed_mask(self, inputs):
         """One draw of the Concrete drop variable ``z`` (float32, mask shape): near 1 = dropped."""
+        p_logit = self._p_logit()
         u = keras.random.uniform(
             self._noise_shape(inputs), minval=_UNIFORM_FLOOR, maxval=1.0, dtype="float32", seed=self.seed_generator
         )
+        u = ops.cast(u, p_logit.dtype)
         logistic = ops.log(u) - ops.log1p(-u)
-        return ops.sigmoid((self.p_logit + logistic) / self.temperature)
+        return ops.sigmoid((p_logit + logistic) / self.temperature)
 
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
         self.add_loss(self.regularization(inputs))
         if self.is_stochastic(training):
-            scale = (1.0 - self.relaxed_mask(inputs)) / ops.sigmoid(-self.p_logit)
+            scale = (1.0 - self.relaxed_mask(inputs)) / ops.sigmoid(-self._p_logit())
             inputs = inputs * ops.cast(scale, inputs.dtype)
         return self.layer(inputs)
 
