@@ -1,6 +1,6 @@
 """kerasdrop: dropout variants for Keras 3, a Monte Carlo dropout predictor, and compression."""
 
-from kerasdrop import compression
+from kerasdrop import compression, metrics, plot
 from kerasdrop.layers import (
     AvgPoolingDropout2D,
     ConcreteDropout,
@@ -25,6 +25,7 @@ from kerasdrop.layers import (
     VariationalDense,
 )
 from kerasdrop.mc import set_mc
+from kerasdrop.uncertainty import MCDropout, MCDropoutResult
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,10 @@ __all__ = [
     "SparseVariationalConv2D",
     "ConcreteDropout",
     "ConcreteSpatialDropout2D",
+    "MCDropout",
+    "MCDropoutResult",
+    "metrics",
+    "plot",
     "set_mc",
     "__version__",
 ]

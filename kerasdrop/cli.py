@@ -11,13 +11,72 @@ def _add_demo_parser(subparsers):
     parser.add_argument("--samples", type=int, default=30, help="Monte Carlo samples per input (default 30)")
     parser.add_argument("--output-dir", default="saved_models", help="where the model is saved (default saved_models)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data split, weights and masks (default 0)")
+    parser.add_argument("--plot-dir", default="plots", help="where the two PNG plots are written (default plots)")
     parser.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args):
     from kerasdrop.demo import run_demo
 
-    run_demo(epochs=args.epochs, samples=args.samples, output_dir=args.output_dir, seed=args.seed)
+    run_demo(
+        epochs=args.epochs, samples=args.samples, output_dir=args.output_dir, seed=args.seed, plot_dir=args.plot_dir
+    )
+
+
+def _add_predict_parser(subparsers):
+    parser = subparsers.add_parser(
+        "predict",
+        help="Monte Carlo dropout predictions of a saved model",
+        description="Runs kerasdrop.MCDropout on a .keras model and writes the mean, variance and std of the "
+        "sampled outputs (and, for probability outputs, the predictive entropy, expected entropy and mutual "
+        "information) to a .npz file.",
+    )
+    parser.add_argument("model", help="the model, a .keras file")
+    parser.add_argument("input", help="the inputs, a .npy array of shape (N, ...) as the model expects")
+    parser.add_argument("--samples", type=int, default=50, help="Monte Carlo samples per input (default 50)")
+    parser.add_argument("--output", required=True, help="the .npz file to write")
+    parser.add_argument("--batch-size", type=int, default=None, help="inputs per batch (default: automatic)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the samples (default: new samples each run)")
+    parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="memory per sampler call (default 256)")
+    parser.add_argument("--keep-samples", action="store_true", help="also write every sample, shape (T, N, ...)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_run_predict)
+
+
+def _existing_file(path, what):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
+def _run_predict(args):
+    import numpy as np
+
+    _existing_file(args.model, "model file")
+    _existing_file(args.input, "input file")
+    import keras
+
+    import kerasdrop  # registers the kerasdrop layers for loading
+
+    model = keras.saving.load_model(args.model)
+    x = np.load(args.input, allow_pickle=False)
+    sampler = kerasdrop.MCDropout(model, samples=args.samples, seed=args.seed, memory_budget_mb=args.memory_budget_mb)
+    result = sampler.predict(
+        x, batch_size=args.batch_size, verbose=0 if args.quiet else 1, keep_samples=args.keep_samples
+    )
+    arrays = {"mean": result.mean, "variance": result.variance, "std": result.std}
+    try:
+        arrays["predictive_entropy"] = result.predictive_entropy()
+        arrays["expected_entropy"] = result.expected_entropy()
+        arrays["mutual_information"] = result.mutual_information()
+    except ValueError:
+        pass  # the outputs are not probability vectors: moments only
+    if result.samples is not None:
+        arrays["samples"] = result.samples
+    output = args.output if args.output.endswith(".npz") else args.output + ".npz"  # as np.savez names it
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    np.savez(output, **arrays)
+    print(f"wrote {', '.join(arrays)} for {len(x)} inputs ({args.samples} samples each) to {output}")
 
 
 def build_parser():
@@ -27,6 +86,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"kerasdrop {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo_parser(subparsers)
+    _add_predict_parser(subparsers)
     return parser
 
 
@@ -35,7 +95,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, OSError) as error:
         print(f"kerasdrop {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

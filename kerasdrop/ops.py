@@ -67,3 +67,63 @@ def sample_gaussian(mean, variance, seed=None, sample_shape=()):
     eps = keras.random.normal(shape, dtype="float32", seed=seed)
     std = ops.sqrt(ops.maximum(ops.cast(variance, work), 0.0) + _VARIANCE_FLOOR)
     return ops.cast(ops.cast(mean, work) + std * ops.cast(eps, work), dtype)
+
+
+# Random bits a packed mask takes from each random integer (``randint`` below 2**30), as three 10-bit table indices.
+_PACKED_WORD_BITS = 30
+_PACKED_INDEX_BITS = 10
+
+
+def dyadic_fraction(keep, max_bits=_PACKED_INDEX_BITS):
+    """``(numerator, bits)`` with ``keep == numerator / 2**bits`` exactly and ``bits <= max_bits``, or None.
+
+    A keep probability of this form (0.5, 0.25, 0.75, 0.875, ...) can be drawn exactly from ``bits`` random bits.
+    """
+    for bits in range(1, max_bits + 1):
+        numerator = keep * 2**bits
+        if numerator == int(numerator):
+            return int(numerator), bits
+    return None
+
+
+def _packed_table(numerator, bits, scale, dtype):
+    """Row ``v``: the masks that index ``v`` encodes, ``group`` fields of ``bits`` bits, each kept when < numerator."""
+    import numpy as np
+
+    group = _PACKED_INDEX_BITS // bits
+    values = np.arange(2 ** (group * bits))[:, None] >> (bits * np.arange(group))[None, :]
+    kept = (values & (2**bits - 1)) < numerator
+    return ops.convert_to_tensor((kept * scale).astype("float32"), dtype=dtype)
+
+
+def packed_bernoulli_mask(shape, keep, seed, scale=1.0, dtype="float32"):
+    """A Bernoulli(keep) mask times ``scale`` that draws many masks from each random integer; exact for dyadic keep.
+
+    ``keep`` must be a float of the form ``numerator / 2**bits`` with ``bits <= 10`` (see `dyadic_fraction`). Each
+    random integer gives 30 independent uniform bits, read as three 10-bit indices into a table of mask patterns;
+    ``keep = 0.5`` thus takes 30 masks from one draw where `bernoulli_mask` takes one, which makes Monte Carlo
+    sampling several times cheaper. The distribution is exactly that of `bernoulli_mask` (which quantises ``keep``
+    to float32 resolution instead).
+
+    Args:
+        shape: the mask's shape (ints or scalar tensors).
+        keep: Python float, the probability of a 1.
+        seed: int or ``keras.random.SeedGenerator``.
+        scale: value of the kept entries (``1 / keep`` for inverted dropout).
+        dtype: dtype of the mask.
+    """
+    fraction = dyadic_fraction(keep)
+    if fraction is None:
+        raise ValueError(f"packed_bernoulli_mask needs keep = k / 2**bits with bits <= 10. Received: keep={keep}")
+    numerator, bits = fraction
+    table = _packed_table(numerator, bits, scale, dtype)
+    per_index = _PACKED_INDEX_BITS // bits
+    per_word = per_index * (_PACKED_WORD_BITS // _PACKED_INDEX_BITS)
+    size = 1
+    for dim in shape:
+        size = size * dim
+    words = keras.random.randint(((size + per_word - 1) // per_word, 1), 0, 2**_PACKED_WORD_BITS, "int32", seed)
+    shifts = ops.arange(0, _PACKED_WORD_BITS, _PACKED_INDEX_BITS, dtype="int32")
+    indices = ops.bitwise_and(ops.right_shift(words, shifts), 2 ** (per_index * bits) - 1)
+    masks = ops.reshape(ops.take(table, ops.reshape(indices, (-1,)), axis=0), (-1,))
+    return ops.reshape(masks[:size], shape)

@@ -1,0 +1,248 @@
+"""kerasdrop.MCDropout: statistics against the analytic moments and against independent calls, inputs, results."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasdrop
+from kerasdrop import metrics
+from tests import _mc_models as mcm
+
+WEIGHTS = np.array([0.5, -1.0, 2.0, 1.5, -0.3, 0.8], "float32")
+X = np.array([[1.0, 2.0, 0.5, -1.0, 3.0, 1.2]], "float32")
+
+
+# ---------------------------------------------------------------- analytic moments
+
+
+@pytest.mark.parametrize(
+    "layer, rate, gaussian, fast",
+    [
+        (lambda: keras.layers.Dropout(0.5), 0.5, False, True),  # packed masks
+        (lambda: keras.layers.Dropout(0.5), 0.5, False, False),  # Keras's own masks
+        (lambda: keras.layers.Dropout(0.25), 0.25, False, True),  # keep 3/4: two bits a mask
+        (lambda: kerasdrop.Dropout(0.3), 0.3, False, True),  # not dyadic: the layer's own call
+        (lambda: kerasdrop.GaussianDropout(0.4), 0.4, True, True),
+        (lambda: keras.layers.GaussianDropout(0.2), 0.2, True, True),
+    ],
+)
+def test_mean_and_variance_match_the_analytic_moments(layer, rate, gaussian, fast):
+    model = mcm.linear_readout(layer(), WEIGHTS)
+    result = kerasdrop.MCDropout(model, samples=4000, seed=1, fast_masks=fast).predict(X, verbose=0, keep_samples=True)
+    samples = result.samples[:, 0, 0]
+    mcm.assert_sample_moments(samples, *mcm.dropout_readout_moments(X[0], WEIGHTS, rate, gaussian=gaussian))
+    np.testing.assert_allclose(result.mean[0, 0], samples.mean(), rtol=1e-5)
+    np.testing.assert_allclose(result.variance[0, 0], samples.var(), rtol=1e-4)
+    np.testing.assert_allclose(result.std, np.sqrt(result.variance))
+
+
+def test_gaussian_noise_variance():
+    model = mcm.linear_readout(keras.layers.GaussianNoise(0.5), WEIGHTS)
+    result = kerasdrop.MCDropout(model, samples=4000, seed=2).predict(X, verbose=0, keep_samples=True)
+    variance = 0.25 * float(np.sum(WEIGHTS.astype("float64") ** 2))
+    mcm.assert_sample_moments(result.samples[:, 0, 0], float(X[0] @ WEIGHTS), variance, 3 * variance**2)
+
+
+@pytest.mark.parametrize(
+    "layer, one_mask",
+    [
+        (lambda: keras.layers.Dropout(0.5, noise_shape=(1, 6)), True),
+        (lambda: kerasdrop.Dropout(0.5, noise_shape=(1, None)), True),
+        (lambda: kerasdrop.StochasticDropout(0.5, 0.0), False),  # one rate a call (here always 0.5), mask per unit
+    ],
+)
+def test_noise_shared_across_the_batch_gives_independent_samples(layer, one_mask):
+    # Tiled copies of an input would share such noise; the samples must still be independent draws.
+    inputs = np.repeat(X, 3, axis=0)
+    sampler = kerasdrop.MCDropout(mcm.linear_readout(layer(), WEIGHTS), samples=1500, seed=3)
+    assert not sampler.vectorized
+    result = sampler.predict(inputs, verbose=0, keep_samples=True)
+    moments = mcm.dropout_readout_moments(X[0], WEIGHTS, 0.5)
+    for index in range(3):
+        mcm.assert_sample_moments(result.samples[:, index, 0], *moments)
+    if one_mask:  # one mask serves the whole batch of a call: the three copies of the input get the same sample
+        np.testing.assert_array_equal(result.samples[:, 0], result.samples[:, 2])
+
+
+# ---------------------------------------------------------------- agreement with independent calls
+
+
+LAYERS = {
+    "keras SpatialDropout1D": (lambda: keras.layers.SpatialDropout1D(0.5), (5, 4)),
+    "keras SpatialDropout2D": (lambda: keras.layers.SpatialDropout2D(0.3), (3, 3, 4)),
+    "keras SpatialDropout3D": (lambda: keras.layers.SpatialDropout3D(0.5), (2, 2, 2, 4)),
+    "keras AlphaDropout": (lambda: keras.layers.AlphaDropout(0.3), (12,)),
+    "kerasdrop SpatialDropout2D": (lambda: kerasdrop.SpatialDropout2D(0.5), (3, 3, 4)),
+    "kerasdrop Dropout weight_scaling": (lambda: kerasdrop.Dropout(0.5, scaling="weight_scaling"), (12,)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_mc_mean_and_variance_agree_with_independent_calls(name):
+    factory, shape = LAYERS[name]
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(factory()(inputs))))
+    x = np.random.default_rng(0).uniform(-1, 2, (4, *shape)).astype("float32")
+    result = kerasdrop.MCDropout(model, samples=600, seed=4).predict(x, verbose=0)
+    reference = mcm.independent_calls(model, x, 600)
+    mcm.assert_means_agree(result.mean, reference.mean(0), 600, 600, result.variance, reference.var(0))
+    # Variances: the ratio of two sample variances from 600 draws each stays within ~30% (5 sigma ~ 5*sqrt(4/600)).
+    np.testing.assert_allclose(result.variance, reference.var(0), rtol=0.45, atol=1e-6)
+
+
+def test_keras_only_and_kerasdrop_models_agree_with_independent_calls():
+    x = np.random.default_rng(1).uniform(0, 1, (6, 8)).astype("float32")
+    for dropout in (keras.layers.Dropout(0.5), kerasdrop.Dropout(0.5), kerasdrop.GaussianDropout(0.3)):
+        model = mcm.classifier(dropout)
+        result = kerasdrop.MCDropout(model, samples=400, seed=5).predict(x, verbose=0)
+        reference = mcm.independent_calls(model, x, 400)
+        mcm.assert_means_agree(result.mean, reference.mean(0), 400, 400, result.variance, reference.var(0))
+
+
+# ---------------------------------------------------------------- seeds
+
+
+def test_int_seed_reproduces_and_none_draws_new_samples():
+    model = mcm.classifier(keras.layers.Dropout(0.5))
+    x = np.random.default_rng(2).uniform(0, 1, (5, 8)).astype("float32")
+    first = kerasdrop.MCDropout(model, samples=20, seed=7).predict(x, verbose=0, keep_samples=True)
+    sampler = kerasdrop.MCDropout(model, samples=20, seed=7)
+    again = sampler.predict(x, verbose=0, keep_samples=True)
+    once_more = sampler.predict(x, verbose=0, keep_samples=True)
+    np.testing.assert_array_equal(first.samples, again.samples)
+    np.testing.assert_array_equal(first.samples, once_more.samples)
+    assert not np.array_equal(first.samples[0], first.samples[1])  # samples differ between draws
+    other = kerasdrop.MCDropout(model, samples=20, seed=8).predict(x, verbose=0, keep_samples=True)
+    assert not np.array_equal(first.samples, other.samples)
+    unseeded = kerasdrop.MCDropout(model, samples=20)
+    a, b = unseeded.predict(x, verbose=0), unseeded.predict(x, verbose=0)
+    assert not np.array_equal(a.mean, b.mean)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def test_arrays_dataset_generator_and_pydataset_give_the_same_result():
+    model = mcm.classifier(keras.layers.Dropout(0.5))
+    x = np.random.default_rng(3).uniform(0, 1, (40, 8)).astype("float32")
+    y = np.zeros(40, "int64")
+    sampler = kerasdrop.MCDropout(model, samples=8, seed=9)
+    expected = sampler.predict(x, batch_size=16, verbose=0).mean
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            return x[16 * index : 16 * index + 16], y[16 * index : 16 * index + 16]
+
+    sources = {
+        "dataset of (x, y)": tf.data.Dataset.from_tensor_slices((x, y)).batch(16),
+        "generator": (x[start : start + 16] for start in range(0, 40, 16)),
+        "PyDataset": Batches(),
+        "list of lists": x.tolist(),
+    }
+    for name, source in sources.items():
+        batch_size = 16 if name == "list of lists" else None
+        np.testing.assert_array_equal(sampler.predict(source, batch_size=batch_size, verbose=0).mean, expected, name)
+
+
+def test_multi_input_model_takes_lists_and_dicts():
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    joined = keras.layers.Concatenate()([keras.layers.Dense(4)(a), b])
+    model = keras.Model([a, b], keras.layers.Dense(1)(keras.layers.Dropout(0.5)(joined)))
+    xa, xb = np.ones((4, 3), "float32"), np.ones((4, 2), "float32")
+    sampler = kerasdrop.MCDropout(model, samples=10, seed=1)
+    from_list = sampler.predict([xa, xb], verbose=0)
+    from_dict = sampler.predict({"b": xb, "a": xa}, verbose=0)
+    np.testing.assert_array_equal(from_list.mean, from_dict.mean)
+    assert from_list.mean.shape == (4, 1)
+    with pytest.raises(ValueError, match="takes 2 input"):
+        sampler.predict(xa, verbose=0)
+    with pytest.raises(ValueError, match="no entry for the model inputs"):
+        sampler.predict({"a": xa}, verbose=0)
+
+
+def test_wrong_input_shape_and_empty_inputs_raise():
+    sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=4)
+    with pytest.raises(ValueError, match=r"expects arrays of shape \(None, 8\).*\(2, 7\)"):
+        sampler.predict(np.zeros((2, 7), "float32"), verbose=0)
+    with pytest.raises(ValueError, match="received no inputs"):
+        sampler.predict(iter([]), verbose=0)
+    with pytest.raises(ValueError, match="already batched"):
+        sampler.predict(tf.data.Dataset.from_tensor_slices(np.zeros((4, 8), "float32")).batch(2), batch_size=2)
+
+
+def test_progress_bar(capsys):
+    sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=3)
+    sampler.predict(np.zeros((70, 8), "float32"), batch_size=32, verbose=1)
+    assert "70/70" in capsys.readouterr().out
+    sampler.predict(np.zeros((70, 8), "float32"), verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------- results
+
+
+def test_entropies_agree_with_metrics_on_the_kept_samples():
+    model = mcm.classifier(keras.layers.Dropout(0.5), classes=4)
+    x = np.random.default_rng(4).uniform(0, 2, (10, 8)).astype("float32")
+    result = kerasdrop.MCDropout(model, samples=30, seed=2).predict(x, verbose=0, keep_samples=True)
+    assert result.samples.shape == (30, 10, 4) and result.num_samples == 30
+    np.testing.assert_allclose(result.mean, result.samples.mean(0), rtol=1e-5)
+    samples = result.samples.astype("float64")
+    samples /= samples.sum(-1, keepdims=True)
+    np.testing.assert_allclose(result.predictive_entropy(), metrics.predictive_entropy(samples.mean(0)), rtol=1e-4)
+    np.testing.assert_allclose(result.expected_entropy(), metrics.expected_entropy(samples), rtol=1e-4)
+    np.testing.assert_allclose(result.mutual_information(), metrics.mutual_information(samples), atol=1e-5)
+
+
+def test_single_sigmoid_output_is_read_as_two_classes():
+    x = keras.Input((4,))
+    model = keras.Model(x, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dropout(0.5)(x)))
+    data = np.random.default_rng(5).normal(size=(6, 4)).astype("float32")
+    result = kerasdrop.MCDropout(model, samples=20, seed=3).predict(data, verbose=0, keep_samples=True)
+    p = result.samples[..., 0].astype("float64")
+    two = np.stack([1 - p, p], axis=-1)
+    np.testing.assert_allclose(result.mutual_information(), metrics.mutual_information(two), atol=1e-5)
+
+
+def test_entropies_of_a_regression_output_raise():
+    result = kerasdrop.MCDropout(mcm.linear_readout(keras.layers.Dropout(0.5), WEIGHTS), samples=5).predict(
+        X, verbose=0
+    )
+    for method in (result.predictive_entropy, result.expected_entropy, result.mutual_information):
+        with pytest.raises(ValueError, match="probability vectors"):
+            method()
+
+
+# ---------------------------------------------------------------- argument validation
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"samples": 0}, ValueError),
+        ({"samples": 2.5}, TypeError),
+        ({"samples": True}, TypeError),
+        ({"seed": "a"}, TypeError),
+        ({"memory_budget_mb": 0}, ValueError),
+        ({"memory_budget_mb": float("nan")}, ValueError),
+        ({"fast_masks": "yes"}, TypeError),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, error):
+    model = mcm.classifier(keras.layers.Dropout(0.5))
+    with pytest.raises(error, match=f"`{next(iter(kwargs))}`"):
+        kerasdrop.MCDropout(model, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [({"batch_size": 0}, ValueError), ({"verbose": 3}, ValueError), ({"keep_samples": "x"}, TypeError)],
+)
+def test_bad_predict_arguments(kwargs, error):
+    sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=2)
+    with pytest.raises(error, match=f"`{next(iter(kwargs))}`"):
+        sampler.predict(np.zeros((2, 8), "float32"), **kwargs)
