@@ -284,11 +284,15 @@ class Sampler:
         self.packed_masks = packed_masks
         self.plan = GraphPlan(model, layers)
         self.trace_count = 0
-        self._compiled_sample = self._compile(self._sample, self._sample_signature())
-        self._compiled_prefix = self._compile(self.plan.run_prefix, self._prefix_signature())
+        functional = self.plan.functional
+        self._compiled_sample = _compile(self._sample, self.plan.frontier if functional else None, copies=True)
+        self._compiled_prefix = None
+        if functional and self.plan.prefix:
+            self._compiled_prefix = _compile(self.plan.run_prefix, self.plan.inputs)
 
     def prefix(self, inputs):
-        if not self.plan.functional or not self.plan.prefix:
+        """The frontier values for a batch of model inputs (the inputs themselves when there is no prefix)."""
+        if self._compiled_prefix is None:
             return inputs
         return self._compiled_prefix(inputs)
 
@@ -313,36 +317,24 @@ class Sampler:
             raise _multi_output_error(self.model, len(flat))
         return flat[0]
 
-    def _sample_signature(self):
-        if not self.plan.functional:
-            return None
-        return [[_batch_spec(tensor) for tensor in self.plan.frontier], _spec((), "int32")]
 
-    def _prefix_signature(self):
-        if not self.plan.functional:
-            return None
-        return [[_batch_spec(tensor) for tensor in self.plan.inputs]]
+def _compile(function, symbolic=None, copies=False):
+    """``function`` as a ``tf.function`` under TensorFlow, else as it is.
 
-    @staticmethod
-    def _compile(function, signature):
-        if keras.backend.backend() != "tensorflow":
-            return function
-        import tensorflow as tf
+    Its first argument is a list of tensors shaped like the KerasTensors ``symbolic`` with any batch size (and, with
+    ``copies``, an int32 scalar after it), so it is traced once; without ``symbolic`` it retraces only when needed.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return function
+    import tensorflow as tf
 
-        if signature is None:
-            return tf.function(function, reduce_retracing=True)
-        return tf.function(function, input_signature=signature)
+    if symbolic is None:
+        return tf.function(function, reduce_retracing=True)
+    signature = [[tf.TensorSpec((None, *tuple(tensor.shape)[1:]), tensor.dtype) for tensor in symbolic]]
+    if copies:
+        signature.append(tf.TensorSpec((), "int32"))
+    return tf.function(function, input_signature=signature)
 
 
 def _tile(value, copies):
     return ops.tile(value, [copies] + [1] * (len(value.shape) - 1))
-
-
-def _spec(shape, dtype):
-    import tensorflow as tf
-
-    return tf.TensorSpec(shape, dtype)
-
-
-def _batch_spec(tensor):
-    return _spec((None, *tuple(tensor.shape)[1:]), tensor.dtype)
