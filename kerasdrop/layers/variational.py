@@ -75,29 +75,35 @@ class _Float32Parameters:
 class _LocalReparameterization(_Float32Parameters, StochasticLayer):
     """Gaussian weight noise ``w ~ N(θ, α θ²)`` sampled through the pre-activations, with a KL penalty.
 
-    Subclasses give ``effective_log_alpha()`` (the clipped log alpha, broadcastable to the kernel),
-    ``kl_divergence()`` and ``test_kernel()``.
+    Subclasses give ``effective_log_alpha()`` (the clipped log alpha, broadcastable to the kernel), and
+    ``_kl(log_alpha)`` and ``_test_kernel(log_alpha)`` from it; a call computes log alpha once for both.
     """
 
     def __init__(self, *args, kl_weight=1.0, seed=None, mc=False, **kwargs):
         super().__init__(*args, seed=seed, mc=mc, **kwargs)
         self.kl_weight = check_non_negative_float("kl_weight", kl_weight)
 
-    def test_kernel(self):
+    def _test_kernel(self, log_alpha):
         return self.kernel
+
+    def kl_divergence(self):
+        """``Σ KL`` over the kernel's weights, a float32 scalar (the loss added is ``kl_weight`` times this)."""
+        return self._kl(self.effective_log_alpha())
 
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
+        kernel = self.kernel
+        kernel_square = ops.square(kernel)
+        log_alpha = self.effective_log_alpha(kernel_square)
         if self.kl_weight > 0:
-            self.add_loss(self.kl_weight * self.kl_divergence())
+            self.add_loss(self.kl_weight * self._kl(log_alpha))
         dtype = self.compute_dtype
         bias = None if self.bias is None else ops.cast(self.bias, dtype)
         if not self.is_stochastic(training):
-            return self.activation(self.affine(inputs, ops.cast(self.test_kernel(), dtype), bias))
-        kernel = self.kernel
+            return self.activation(self.affine(inputs, ops.cast(self._test_kernel(log_alpha), dtype), bias))
         mean = self.affine(inputs, ops.cast(kernel, dtype), bias)
         # Local reparameterization: x w with w ~ N(θ, α θ²) independent is N(x θ, (x ∘ x)(α θ ∘ θ)).
-        noise_variance = ops.exp(self.effective_log_alpha()) * ops.square(kernel)
+        noise_variance = ops.exp(log_alpha) * kernel_square
         variance = self.apply_kernel(ops.square(inputs), ops.cast(noise_variance, dtype))
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
 
@@ -174,7 +180,7 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
             name="log_alpha", shape=shape, initializer=keras.initializers.Constant(initial)
         )
 
-    def effective_log_alpha(self):
+    def effective_log_alpha(self, kernel_square=None):
         """The log alpha the layer uses: ``log_alpha`` capped at ``log(max_rate / (1 - max_rate))``, float32."""
         cap = math.log(self.max_rate / (1.0 - self.max_rate))
         return ops.minimum(self.log_alpha, cap)
@@ -183,9 +189,9 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
         """The learned rates ``α / (1 + α)`` as a NumPy array of the shape of ``log_alpha``."""
         return ops.convert_to_numpy(ops.sigmoid(self.effective_log_alpha()))
 
-    def kl_divergence(self):
-        """``Σ KL`` over the weights (Kingma's approximation), each weight with its own (possibly shared) alpha."""
-        kl = kl_kingma(self.effective_log_alpha())
+    def _kl(self, log_alpha):
+        # Kingma's approximation summed over the weights: a shared alpha counts once per weight it serves.
+        kl = kl_kingma(log_alpha)
         return ops.sum(kl) * (math.prod(self.kernel.shape) / math.prod(kl.shape))
 
     def get_config(self):
@@ -210,14 +216,17 @@ class _SparseVariational(_LocalReparameterization):
             name="log_sigma2", shape=tuple(self.kernel.shape), initializer=keras.initializers.Constant(-10.0)
         )
 
-    def effective_log_alpha(self):
-        """``clip(log σ² - log θ², -8, 8)`` per weight, float32."""
-        log_alpha = self.log_sigma2 - ops.log(ops.square(self.kernel) + _SQUARE_FLOOR)
+    def effective_log_alpha(self, kernel_square=None):
+        """``clip(log σ² - log θ², -8, 8)`` per weight, float32 (``kernel_square``: θ², if already computed)."""
+        kernel_square = ops.square(self.kernel) if kernel_square is None else kernel_square
+        log_alpha = self.log_sigma2 - ops.log(kernel_square + _SQUARE_FLOOR)
         return ops.clip(log_alpha, -LOG_ALPHA_CLIP, LOG_ALPHA_CLIP)
 
-    def kl_divergence(self):
-        """``Σ KL`` over the weights (Molchanov's approximation)."""
-        return ops.sum(kl_molchanov(self.effective_log_alpha()))
+    def _kl(self, log_alpha):
+        # Σ kl_molchanov(log α), with the constant k1 taken out of the sum (fewer passes over the weights).
+        sigmoid_sum = ops.sum(ops.sigmoid(_MOLCHANOV_K2 + _MOLCHANOV_K3 * log_alpha))
+        softplus_sum = ops.sum(ops.softplus(-log_alpha))
+        return _MOLCHANOV_K1 * (math.prod(log_alpha.shape) - sigmoid_sum) + 0.5 * softplus_sum
 
     def weight_mask(self):
         """Boolean tensor of the kernel's shape: True for the weights kept at test time (``log α <= threshold``)."""
@@ -225,10 +234,11 @@ class _SparseVariational(_LocalReparameterization):
 
     def pruned_kernel(self):
         """The test-time kernel: θ with the pruned weights (``log α > threshold``) set to exactly zero (float32)."""
-        return ops.where(self.weight_mask(), self.kernel, ops.zeros(self.kernel.shape, self.kernel.dtype))
+        return self._test_kernel(self.effective_log_alpha())
 
-    def test_kernel(self):
-        return self.pruned_kernel()
+    def _test_kernel(self, log_alpha):
+        kernel = self.kernel
+        return ops.where(ops.less_equal(log_alpha, self.threshold), kernel, ops.zeros(kernel.shape, kernel.dtype))
 
     def sparsity(self):
         """The fraction of kernel weights pruned at test time, a Python float in [0, 1]."""
