@@ -62,6 +62,13 @@ def inverted_masks(shape, rate, seed, dtype):
     return kd_ops.bernoulli_mask(shape, keep, seed, dtype=dtype) * ops.cast(1.0 / keep, dtype)
 
 
+def _in_float32(initializer):
+    def initialize(shape, dtype=None, **kwargs):
+        return ops.cast(initializer(shape, dtype="float32", **kwargs), dtype)
+
+    return initialize
+
+
 def _rates(**rates):
     return {name: check_rate(name, value) for name, value in rates.items()}
 
@@ -81,6 +88,21 @@ class _DropoutCell(StochasticLayer):
         super().__init__(check_positive_int("units", units), **kwargs)
         # The Keras cell made a seed generator of its own; ours (per replica, seeded) replaced it.
         _compat.keep_only_seed_generator(self, self.seed_generator)
+
+    def build(self, input_shape):
+        if keras.backend.standardize_dtype(self.variable_dtype) != "bfloat16":
+            return super().build(input_shape)
+        # Keras's Orthogonal initializer needs a QR decomposition that TensorFlow lacks in bfloat16 (even
+        # keras.layers.LSTM fails to build there): draw the initial values in float32, then cast.
+        names = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
+        saved = [getattr(self, name) for name in names]
+        for name, initializer in zip(names, saved, strict=True):
+            setattr(self, name, _in_float32(initializer))
+        try:
+            super().build(input_shape)
+        finally:
+            for name, initializer in zip(names, saved, strict=True):
+                setattr(self, name, initializer)
 
     def get_dropout_mask(self, step_input):
         """Per-gate input masks ``(gates, batch, features)``, drawn once per sequence; None when ``dropout=0``."""

@@ -1,0 +1,116 @@
+"""Shared by the recurrent tests: the variants, input and weight helpers, mask recording and a NumPy reference."""
+
+import keras
+import numpy as np
+
+import kerasdrop
+from tests import utils
+
+PER_SEQUENCE = {"recurrent_dropout": 0.4, "per_step": False}
+# name -> (layer class, dropout arguments, the Keras layer it replaces)
+VARIANTS = {
+    "VariationalLSTM": (kerasdrop.VariationalLSTM, {"dropout": 0.3, "recurrent_dropout": 0.4}, keras.layers.LSTM),
+    "RNNDropLSTM": (kerasdrop.RNNDropLSTM, {"cell_dropout": 0.4, "dropout": 0.3}, keras.layers.LSTM),
+    "SemeniutaLSTM": (kerasdrop.SemeniutaLSTM, {"recurrent_dropout": 0.4, "dropout": 0.3}, keras.layers.LSTM),
+    "SemeniutaLSTM-per_sequence": (kerasdrop.SemeniutaLSTM, PER_SEQUENCE, keras.layers.LSTM),
+    "VariationalGRU": (kerasdrop.VariationalGRU, {"dropout": 0.3, "recurrent_dropout": 0.4}, keras.layers.GRU),
+    "SemeniutaGRU": (kerasdrop.SemeniutaGRU, {"recurrent_dropout": 0.4, "dropout": 0.3}, keras.layers.GRU),
+    "SemeniutaGRU-per_sequence": (kerasdrop.SemeniutaGRU, PER_SEQUENCE, keras.layers.GRU),
+}
+LAYER_CLASSES = [kerasdrop.VariationalLSTM, kerasdrop.RNNDropLSTM, kerasdrop.SemeniutaLSTM, kerasdrop.VariationalGRU]
+LAYER_CLASSES.append(kerasdrop.SemeniutaGRU)
+CELL_CLASSES = [cls.cell_class for cls in LAYER_CLASSES]
+UNITS = 6
+
+
+def factory(name, units=UNITS, **overrides):
+    cls, rates, _ = VARIANTS[name]
+    return lambda **kw: cls(units, **{**rates, "return_sequences": True, **overrides, **kw})
+
+
+def seeded_factory(name, units=UNITS):
+    """Layers whose initial weights are seeded too, so that two of them with one seed are the same function."""
+    initializers = {
+        "kernel_initializer": keras.initializers.GlorotUniform(seed=1),
+        "recurrent_initializer": keras.initializers.Orthogonal(seed=2),
+        "bias_initializer": keras.initializers.RandomNormal(seed=3),
+    }
+    return factory(name, units=units, **initializers)
+
+
+def sequences(batch=5, steps=7, features=4, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, steps, features)).astype("float32")
+
+
+def randomize(layer, input_shape, seed=0):
+    """Builds ``layer`` with random weights (biases included); returns them as float64 arrays."""
+    layer.build(input_shape)
+    rng = np.random.default_rng(seed)
+    layer.set_weights([0.5 * rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    return [w.astype("float64") for w in layer.get_weights()]
+
+
+def record_masks(cell):
+    """Wraps the cell's mask hooks to keep what they return during the next calls (as NumPy, eager only)."""
+    seen = {}
+
+    def recording(hook):
+        original = getattr(cell, hook)
+
+        def wrapper(*args):
+            result = original(*args)
+            seen[hook] = None if result is None else keras.tree.map_structure(utils.to_numpy, result)
+            return result
+
+        return wrapper
+
+    for hook in ("get_dropout_mask", "get_recurrent_dropout_mask", "_step_noise"):
+        setattr(cell, hook, recording(hook))
+    return seen
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def reference(name, x, weights, seen):
+    """Training-time outputs (return_sequences) computed in NumPy from the paper's formulas and the drawn masks."""
+    cls, rates, _ = VARIANTS[name]
+    kernel, recurrent_kernel, bias = weights
+    gru = issubclass(cls.cell_class, keras.layers.GRUCell)
+    gates = 3 if gru else 4
+    units = recurrent_kernel.shape[0]
+    input_masks = seen.get("get_dropout_mask")
+    recurrent = seen.get("get_recurrent_dropout_mask")
+    noise = seen.get("_step_noise")
+    h, c = np.zeros((x.shape[0], units)), np.zeros((x.shape[0], units))
+    outputs = []
+    for t in range(x.shape[1]):
+        xs = [x[:, t] * (1 if input_masks is None else input_masks[k]) for k in range(gates)]
+        gal = recurrent is not None and "Variational" in name
+        hs = [h * (recurrent[k] if gal else 1) for k in range(gates)]
+        w = [kernel[:, k * units : (k + 1) * units] for k in range(gates)]
+        u = [recurrent_kernel[:, k * units : (k + 1) * units] for k in range(gates)]
+        candidate_mask = noise[:, t] if noise is not None else recurrent
+        if gru:
+            b_in, b_rec = bias[0].reshape(gates, units), bias[1].reshape(gates, units)
+            z = sigmoid(xs[0] @ w[0] + b_in[0] + hs[0] @ u[0] + b_rec[0])
+            r = sigmoid(xs[1] @ w[1] + b_in[1] + hs[1] @ u[1] + b_rec[1])
+            g = np.tanh(xs[2] @ w[2] + b_in[2] + r * (hs[2] @ u[2] + b_rec[2]))
+            if "Semeniuta" in name and candidate_mask is not None:
+                g = g * candidate_mask
+            h = z * h + (1 - z) * g
+        else:
+            b = bias.reshape(gates, units)
+            i, f, g, o = (xs[k] @ w[k] + hs[k] @ u[k] + b[k] for k in range(gates))
+            i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
+            if "Semeniuta" in name and candidate_mask is not None:
+                g = g * candidate_mask
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            if "RNNDrop" in name and recurrent is not None:
+                keep = 1 - rates["cell_dropout"]
+                c = c * recurrent[0]
+                h = o * np.tanh(c) * recurrent[0] / keep
+        outputs.append(h)
+    return np.stack(outputs, axis=1)

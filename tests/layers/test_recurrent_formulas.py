@@ -1,0 +1,127 @@
+"""Recurrent family against the papers: Gal's per-gate masks, RNNDrop's memory mask, Semeniuta's candidate masks,
+checked with a NumPy implementation fed the drawn masks and with gates saturated so that the masks show."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasdrop
+from tests import utils
+from tests.layers.recurrent_support import VARIANTS, factory, randomize, record_masks, reference, sequences
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_training_output_is_the_formula_with_the_drawn_masks(name):
+    """Recorded masks fed to a NumPy implementation of the paper give the layer's output at every step: the
+    per-sequence masks are the same at every step, Semeniuta's per-step masks are the ones of each step."""
+    x = sequences()
+    layer = factory(name)(seed=4)
+    weights = randomize(layer, x.shape)
+    seen = record_masks(layer.cell)
+    y = utils.train_call(layer, x)
+    np.testing.assert_allclose(y, reference(name, x.astype("float64"), weights, seen), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["VariationalLSTM", "VariationalGRU"])
+def test_gal_masks_per_gate_per_sequence(name):
+    cls, rates, _ = VARIANTS[name]
+    gates = 4 if "LSTM" in name else 3
+    batch, features, units = 400, 16, 32
+    x = sequences(batch=batch, steps=3, features=features)
+    layer = cls(units, dropout=0.3, recurrent_dropout=0.4, seed=2)
+    seen = record_masks(layer.cell)
+    layer(x, training=True)
+    first = dict(seen)
+    for masks, shape, rate in (
+        (first["get_dropout_mask"], (gates, batch, features), 0.3),
+        (first["get_recurrent_dropout_mask"], (gates, batch, units), 0.4),
+    ):
+        keep = 1 - rate
+        assert masks.shape == shape
+        np.testing.assert_allclose(np.unique(masks), [0.0, 1.0 / keep], rtol=1e-6)
+        for gate in range(gates):  # each gate has its own Bernoulli(keep) mask
+            utils.assert_binomial_count((masks[gate] > 0).sum(), masks[gate].size, keep)
+            assert not np.array_equal(masks[gate], masks[(gate + 1) % gates])
+    layer(x, training=True)
+    assert not np.array_equal(seen["get_dropout_mask"], first["get_dropout_mask"]), "a new call reused its masks"
+    assert not np.array_equal(seen["get_recurrent_dropout_mask"], first["get_recurrent_dropout_mask"])
+
+
+def _gate_biases(layer, input_shape, **gates):
+    """Zero kernels and the given bias per gate: ±200 saturates a sigmoid to exactly 0 or 1 in float32."""
+    layer.build(input_shape)
+    kernel, recurrent_kernel, bias = layer.get_weights()
+    order = ("i", "f", "c", "o") if bias.ndim == 1 else ("z", "r", "h")
+    values = np.concatenate([np.full(layer.units, gates.get(gate, 0.0), "float32") for gate in order])
+    bias = values if bias.ndim == 1 else np.stack([values, np.zeros_like(values)])
+    layer.set_weights([np.zeros_like(kernel), np.zeros_like(recurrent_kernel), bias])
+
+
+def _step_masks(layer, steps=6, batch=200, units=32, **gates):
+    """Zero kernels, gates fixed by their biases: the output at each step shows the candidate/cell mask of that step."""
+    x = sequences(batch=batch, steps=steps, features=3)
+    _gate_biases(layer, x.shape, **gates)
+    return utils.train_call(layer, x)
+
+
+@pytest.mark.parametrize("cls", [kerasdrop.SemeniutaLSTM, kerasdrop.SemeniutaGRU])
+@pytest.mark.parametrize("per_step", [True, False])
+def test_semeniuta_masks_per_step_or_per_sequence(cls, per_step):
+    keep, units = 0.6, 32
+    layer = cls(units, recurrent_dropout=1 - keep, per_step=per_step, return_sequences=True, seed=5)
+    if cls is kerasdrop.SemeniutaLSTM:  # i = o = 1, f = 0: c_t = d(tanh(1)), h_t = tanh(c_t)
+        y = _step_masks(layer, i=200.0, f=-200.0, c=1.0, o=200.0)
+        kept_value = np.tanh(np.tanh(1.0) / keep)
+    else:  # z = 0: h_t = d(tanh(1))
+        y = _step_masks(layer, z=-200.0, h=1.0)
+        kept_value = np.tanh(1.0) / keep
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], kept_value, rtol=1e-6)
+    for step in range(y.shape[1]):
+        utils.assert_binomial_count(kept[:, step].sum(), kept[:, step].size, keep)
+    same = [np.array_equal(kept[:, 0], kept[:, step]) for step in range(1, y.shape[1])]
+    assert all(same) if not per_step else not any(same)
+
+
+def test_semeniuta_never_masks_the_memory_path():
+    """With i = 0 and f = 1, c_t = c_{t-1}: the memory survives every step untouched at any rate (RNNDrop erases it)."""
+    x = sequences(batch=50, steps=8, features=3)
+    c0 = np.random.default_rng(1).normal(size=(50, 8)).astype("float32")
+    h0 = np.zeros_like(c0)
+    lstm = kerasdrop.SemeniutaLSTM(8, recurrent_dropout=0.9, return_state=True, seed=1)
+    _gate_biases(lstm, x.shape, i=-200.0, f=200.0, c=1.0, o=200.0)
+    _, _, c = lstm(x, initial_state=[h0, c0], training=True)
+    np.testing.assert_array_equal(utils.to_numpy(c), c0)
+    gru = kerasdrop.SemeniutaGRU(8, recurrent_dropout=0.9, seed=1)
+    _gate_biases(gru, x.shape, z=200.0, h=1.0)  # z = 1: h_t = h_{t-1}
+    np.testing.assert_array_equal(utils.to_numpy(gru(x, initial_state=[c0], training=True)), c0)
+    rnndrop = kerasdrop.RNNDropLSTM(8, cell_dropout=0.5, return_state=True, seed=1)
+    _gate_biases(rnndrop, x.shape, i=-200.0, f=200.0, c=1.0, o=200.0)
+    _, _, c = rnndrop(x, initial_state=[h0, c0], training=True)
+    c = utils.to_numpy(c)
+    assert np.all((c == 0) | (c == c0)) and 0 < (c == 0).mean() < 1
+
+
+def test_rnndrop_drops_the_same_memory_units_at_every_step():
+    keep, batch, units = 0.6, 200, 32
+    layer = kerasdrop.RNNDropLSTM(units, cell_dropout=1 - keep, return_sequences=True, seed=3)
+    y = _step_masks(layer, batch=batch, units=units, i=200.0, f=-200.0, c=1.0, o=200.0)  # c_t = tanh(1) * m
+    kept = y != 0
+    np.testing.assert_array_equal(kept, np.broadcast_to(kept[:, :1], kept.shape))  # same units at every step
+    utils.assert_binomial_count(kept[:, 0].sum(), batch * units, keep)
+    np.testing.assert_allclose(y[kept], np.tanh(np.tanh(1.0)) / keep, rtol=1e-6)  # inverted scaling of h
+    other = utils.train_call(layer, sequences(batch=batch, steps=6, features=3))
+    assert not np.array_equal(other != 0, kept), "a new call reused the mask"
+
+
+@pytest.mark.parametrize("policy", ["float32", "float16"])
+def test_rnndrop_long_sequences_stay_finite(policy):
+    """The carried memory is not rescaled, so nothing compounds as keep^-t: finite and |h| <= 1/keep at rate 0.95."""
+    x = sequences(batch=16, steps=200, features=4)
+    layer = kerasdrop.RNNDropLSTM(8, cell_dropout=0.95, dtype=policy, return_sequences=True, seed=1)
+    randomize(layer, x.shape)
+    _, _, bias = layer.get_weights()
+    bias[8:16] = 20.0  # forget gate open: the memory accumulates
+    layer.set_weights([*layer.get_weights()[:2], bias])
+    y = utils.to_numpy(keras.ops.cast(layer(x, training=True), "float32"))
+    assert np.all(np.isfinite(y)) and np.abs(y).max() <= 1 / 0.05 + 1e-3
