@@ -2,8 +2,9 @@
 
 Each candidate is one layer 784 -> 512 (ReLU) trained on a batch of 128 by a compiled step (forward, backward,
 SGD update, KL/regulariser losses included). Goals: `DropConnectDense` (one mask per call) <= 1.3x the baseline;
-`FastDropoutDense`, `VariationalDense`, `SparseVariationalDense` <= 2.5x. `per_sample=True` is measured and reported
-(no goal: it draws a mask of batch x 784 x 512).
+`FastDropoutDense`, `VariationalDense`, `SparseVariationalDense` <= 2.5x. DropConnect is also timed at rate 0.3,
+whose keep probability is not dyadic (its masks then take one uniform per weight instead of packed random bits).
+`per_sample=True` is measured and reported (no goal: it draws a mask of batch x 784 x 512).
 
 Run: `.venv/bin/python benchmarks/bench_weight_noise.py` (about a minute on a laptop CPU).
 """
@@ -66,6 +67,12 @@ def main():
         "Dense + Dropout (baseline)",
         goal="DropConnectDense <= 1.3x; FastDropoutDense, VariationalDense, SparseVariationalDense <= 2.5x",
     )
+    other_rate = {
+        "Dense + Dropout(0.3)": make_step(keras.layers.Dense(UNITS, "relu"), keras.layers.Dropout(0.3)),
+        "DropConnectDense rate 0.3": make_step(kerasdrop.DropConnectDense(UNITS, 0.3, activation="relu")),
+    }
+    medians = _timing.median_times(other_rate, repeats=40)
+    _timing.report("Rate 0.3: a keep probability that is not dyadic (median of 40)", medians, "Dense + Dropout(0.3)")
     per_sample = {
         "Dense + Dropout (baseline)": make_step(keras.layers.Dense(UNITS, "relu"), keras.layers.Dropout(RATE)),
         "DropConnectDense": make_step(kerasdrop.DropConnectDense(UNITS, RATE, activation="relu")),

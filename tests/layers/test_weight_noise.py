@@ -78,10 +78,12 @@ def test_rate_zero_is_the_plain_layer(name):
 # ---------------------------------------------------------------- DropConnect: the mask is on the weights
 
 
-def test_dropconnect_dense_drops_whole_weights_shared_over_the_batch():
+# rate 0.25 has a dyadic keep (3/4): its masks come from packed random bits; rate 0.4 from one uniform per weight.
+@pytest.mark.parametrize("rate", [0.4, 0.25])
+def test_dropconnect_dense_drops_whole_weights_shared_over_the_batch(rate):
     """Identity rows reveal the call's mask M (each entry 0 or W/keep); the other rows of the batch used the same M."""
-    units, inputs, keep = 7, 10, 0.6
-    layer = kerasdrop.DropConnectDense(units, 0.4, use_bias=False, seed=2)
+    units, inputs, keep = 7, 10, 1.0 - rate
+    layer = kerasdrop.DropConnectDense(units, rate, use_bias=False, seed=2)
     kernel, _ = utils.randomize_weights(layer, (None, inputs))
     rng = np.random.default_rng(1)
     probe = np.concatenate([np.eye(inputs), rng.normal(size=(5, inputs))]).astype("float32")
