@@ -167,6 +167,10 @@ class MCDropout:
 
     Multi-output models are refused with a clear error: sample ``keras.Model(model.inputs, model.outputs[i])``.
 
+    The sampler is traced on the first ``predict``; while it is, the stochastic layers are switched briefly (their
+    ``call``, ``mc`` and seed generator, all restored at once), so do not call the same model from another thread at
+    that moment.
+
     Args:
         model: a built ``keras.Model``.
         samples: int > 0, the number ``T`` of Monte Carlo samples per input.
@@ -331,7 +335,10 @@ class MCDropout:
     def _ordered_inputs(self, batch):
         """The arrays of ``batch`` in the order of the graph's inputs, each checked against its input's shape."""
         symbolic = self._sampler.plan.inputs
-        if isinstance(batch, dict):
+        structure = getattr(self.model, "input", None)
+        if isinstance(batch, dict) and isinstance(structure, dict) and set(batch) == set(structure):
+            values = keras.tree.flatten({key: batch[key] for key in structure})  # the order of the model's inputs
+        elif isinstance(batch, dict):
             missing = [tensor.name for tensor in symbolic if tensor.name not in batch]
             if missing:
                 raise ValueError(

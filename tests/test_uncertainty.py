@@ -148,6 +148,7 @@ def test_arrays_dataset_generator_and_pydataset_give_the_same_result():
         np.testing.assert_array_equal(sampler.predict(source, batch_size=batch_size, verbose=0).mean, expected, name)
 
 
+@pytest.mark.filterwarnings("ignore:When providing `inputs` as a dict")
 def test_multi_input_model_takes_lists_and_dicts():
     a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
     joined = keras.layers.Concatenate()([keras.layers.Dense(4)(a), b])
@@ -160,6 +161,10 @@ def test_multi_input_model_takes_lists_and_dicts():
     assert from_list.mean.shape == (4, 1)
     with pytest.raises(ValueError, match="takes 2 input"):
         sampler.predict(xa, verbose=0)
+    # A model built on a dict of inputs takes a dict with its keys, whatever the inputs' names.
+    keyed = keras.Model({"second": b, "first": a}, model.output)
+    from_keys = kerasdrop.MCDropout(keyed, samples=10, seed=1).predict({"first": xa, "second": xb}, verbose=0)
+    np.testing.assert_array_equal(from_keys.mean, from_list.mean)
     with pytest.raises(ValueError, match="no entry for the model inputs"):
         sampler.predict({"a": xa}, verbose=0)
 
