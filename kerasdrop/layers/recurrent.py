@@ -95,7 +95,8 @@ class _DropoutRNN(keras.layers.RNN):
             step_noise = None
             if noise is not None:
                 step_inputs, step_noise = step_inputs
-            return cell._step(step_inputs, list(states), plan, step_noise)
+            # Through `cell.call`, so that whatever wraps the cell's call (e.g. MCDropout's sampler) sees every step.
+            return cell.call(step_inputs, list(states), training=training, plan=plan, noise=step_noise)
 
         return _compat.rnn_loop(
             step,

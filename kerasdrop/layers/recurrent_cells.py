@@ -130,13 +130,16 @@ class _DropoutCell(StochasticLayer):
             return None, None
         return self.get_dropout_mask(inputs), self.get_recurrent_dropout_mask(state)
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs, states, training=False, plan=None, noise=None):
+        """One time step. The ready layers pass ``plan`` (and Semeniuta's per-step ``noise``), prepared once for the
+        whole sequence with `sequence_plan`; without them the step prepares its own, from the cached masks."""
         check_float_inputs(self, inputs)
         nested = keras.tree.is_nested(states)
         states = list(states) if nested else [states]
-        stochastic = self.is_stochastic(training)
-        plan = self._plan(*self._masks(inputs, states[0], stochastic))
-        noise = self._step_noise((ops.shape(inputs)[0],), inputs.dtype) if stochastic else None
+        if plan is None:
+            stochastic = self.is_stochastic(training)
+            plan = self._plan(*self._masks(inputs, states[0], stochastic))
+            noise = self._step_noise((ops.shape(inputs)[0],), inputs.dtype) if stochastic else None
         output, new_states = self._step(inputs, states, plan, noise)
         return output, (new_states if nested else new_states[0])
 

@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kerasdrop
 from kerasdrop.datasets import load_digits
@@ -144,6 +145,20 @@ def test_layer_equals_keras_rnn_of_its_cell_with_the_same_seed(name):
 
 
 @pytest.mark.parametrize("name", ["VariationalLSTM", "SemeniutaGRU"])
+def test_mirrored_replicas_draw_their_own_masks(name):
+    """Two replicas fed the same sequences give different outputs: each draws its own masks (one seed for both)."""
+    devices = tf.config.list_logical_devices("CPU")[:2]
+    strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
+    with strategy.scope():
+        layer = factory(name, units=4)(seed=1)
+    x = tf.constant(np.tile(sequences(batch=2, steps=5, features=3), (2, 1, 1)))
+    step = tf.function(lambda v: strategy.run(lambda part: layer(part, training=True), args=(v,)))
+    first, second = (strategy.experimental_local_results(step(x)) for _ in range(2))
+    assert not np.array_equal(first[0], first[1]), "both replicas drew the same masks"
+    assert not np.array_equal(first[0], second[0]), "a replica repeated its masks on the next step"
+
+
+@pytest.mark.parametrize("name", ["VariationalLSTM", "SemeniutaGRU"])
 def test_fresh_masks_in_fit(name):
     utils.assert_fresh_noise_in_fit(factory(name, units=4)(), sequences(batch=4, steps=5, features=2))
 
@@ -152,6 +167,22 @@ def test_mc_layers_stay_stochastic_through_predict_reload_and_export(tmp_path):
     branches = {name: factory(name, units=3)(mc=True) for name in ("VariationalLSTM", "RNNDropLSTM", "SemeniutaGRU")}
     branches["RNN(cell)"] = keras.layers.RNN(kerasdrop.VariationalLSTMCell(3, recurrent_dropout=0.5, mc=True))
     utils.assert_mc_branches_stay_stochastic(branches, sequences(batch=3, steps=4, features=2), tmp_path)
+
+
+def test_mc_dropout_samples_the_recurrent_layers():
+    """kerasdrop.MCDropout makes the cells sample inside the ready layers' prepared loop; predict stays exact."""
+    model = keras.Sequential(
+        [
+            keras.Input((5, 2)),
+            kerasdrop.SemeniutaGRU(4, recurrent_dropout=0.5, return_sequences=True),
+            kerasdrop.VariationalLSTM(3, dropout=0.3, recurrent_dropout=0.3),
+        ]
+    )
+    x = sequences(batch=4, steps=5, features=2)
+    deterministic = model.predict(x, verbose=0)
+    result = kerasdrop.MCDropout(model, samples=8, seed=1).predict(x, verbose=0, keep_samples=True)
+    assert result.samples.shape == (8, 4, 3) and np.all(result.std > 0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), deterministic)
 
 
 def test_set_mc_reaches_the_cells():
