@@ -160,6 +160,10 @@ class ConcreteDropout(_ConcreteDropout):
         seed: None or int.
         mc: bool, Monte Carlo mode.
 
+    Call arguments:
+        inputs: float tensor, the input of the wrapped layer.
+        training: Python bool, whether to drop (always with ``mc=True``); passed on to the wrapped layer.
+
     Attributes:
         rate: the learned rate, a Python float.
         p_logit: the learned weight, ``logit(rate)``.
@@ -181,6 +185,10 @@ class ConcreteSpatialDropout2D(_ConcreteDropout):
         layer: a Keras layer with a trainable weight named ``kernel``, e.g. `keras.layers.Conv2D`.
         data_format: "channels_last" (default: `keras.config.image_data_format()`) or "channels_first".
         weight_regularizer, dropout_regularizer, init_min, init_max, temperature, seed, mc: as in `ConcreteDropout`.
+
+    Call arguments:
+        inputs: float tensor, the input of the wrapped layer.
+        training: Python bool, whether to drop (always with ``mc=True``); passed on to the wrapped layer.
 
     Input shape: 4D, ``(batch, rows, cols, channels)`` or ``(batch, channels, rows, cols)``.
 

@@ -135,6 +135,10 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
         mc: bool, Monte Carlo mode.
         **dense_kwargs: any other `keras.layers.Dense` argument (use_bias, initializers, regularizers, ...).
 
+    Call arguments:
+        inputs: float tensor of shape ``(batch, ..., in)``.
+        training: Python bool, whether to sample the noise (always sampled with ``mc=True``).
+
     Weights: ``kernel`` (θ), ``bias``, ``log_alpha``.
 
     Reference:
@@ -276,6 +280,10 @@ class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.De
         mc: bool, Monte Carlo mode (samples with the unpruned weights, as in training).
         **dense_kwargs: any other `keras.layers.Dense` argument.
 
+    Call arguments:
+        inputs: float tensor of shape ``(batch, ..., in)``.
+        training: Python bool, whether to sample the noise (always sampled with ``mc=True``).
+
     Weights: ``kernel`` (θ), ``bias``, ``log_sigma2``.
 
     Reference:
@@ -308,6 +316,10 @@ class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Co
         kernel_size: int or tuple of 2 ints.
         threshold, kl_weight, seed, mc: as in `SparseVariationalDense`.
         **conv_kwargs: any other `keras.layers.Conv2D` argument (strides, padding, data_format, activation, ...).
+
+    Call arguments:
+        inputs: float tensor of shape ``(batch, rows, cols, channels)`` (or channels first).
+        training: Python bool, whether to sample the noise (always sampled with ``mc=True``).
 
     Weights: ``kernel`` (θ), ``bias``, ``log_sigma2``.
 

@@ -117,6 +117,9 @@ class DropConnectDense(_DropConnect, DenseKernelOps, keras.layers.Dense):
     the output is the average of ``a(u)`` over ``inference_samples`` draws. The two agree for a linear activation;
     for a non-linear one the Gaussian inference is closer to the average of the training-mode network.
 
+    Masks are drawn in float32 from one uniform per weight; a dyadic keep probability (0.5, 0.25, 0.75, ...) draws
+    them from packed random bits instead (`kerasdrop.ops.packed_bernoulli_mask`), with the same distribution.
+
     Args:
         units: Positive int, dimensionality of the output.
         rate: Float in [0, 1), probability of dropping each weight.
@@ -245,6 +248,10 @@ class StandoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
         mc: bool, Monte Carlo mode.
         **dense_kwargs: any other `keras.layers.Dense` argument.
 
+    Call arguments:
+        inputs: float tensor of shape ``(batch, ..., in)``.
+        training: Python bool, whether to sample the noise (always sampled with ``mc=True``).
+
     Reference:
         - [Ba & Frey, 2013](https://papers.nips.cc/paper/5032-adaptive-dropout-for-training-deep-neural-networks)
     """
@@ -292,6 +299,10 @@ class FastDropoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
         seed: None or int.
         mc: bool, Monte Carlo mode.
         **dense_kwargs: any other `keras.layers.Dense` argument.
+
+    Call arguments:
+        inputs: float tensor of shape ``(batch, ..., in)``.
+        training: Python bool, whether to sample the noise (always sampled with ``mc=True``).
 
     Reference:
         - [Wang & Manning, 2013](https://proceedings.mlr.press/v28/wang13a.html)
