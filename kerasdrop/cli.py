@@ -12,6 +12,7 @@ def _add_demo_parser(subparsers):
     parser.add_argument("--output-dir", default="saved_models", help="where the model is saved (default saved_models)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data split, weights and masks (default 0)")
     parser.add_argument("--plot-dir", default="plots", help="where the two PNG plots are written (default plots)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=_run_demo)
 
 
@@ -19,7 +20,12 @@ def _run_demo(args):
     from kerasdrop.demo import run_demo
 
     run_demo(
-        epochs=args.epochs, samples=args.samples, output_dir=args.output_dir, seed=args.seed, plot_dir=args.plot_dir
+        epochs=args.epochs,
+        samples=args.samples,
+        output_dir=args.output_dir,
+        seed=args.seed,
+        plot_dir=args.plot_dir,
+        verbose=0 if args.quiet else 1,
     )
 
 
@@ -79,6 +85,17 @@ def _run_predict(args):
     print(f"wrote {', '.join(arrays)} for {len(x)} inputs ({args.samples} samples each) to {output}")
 
 
+def _add_list_parser(subparsers):
+    parser = subparsers.add_parser("list", help="print every dropout variant with its paper")
+    parser.set_defaults(handler=_run_list)
+
+
+def _run_list(args):
+    from kerasdrop.catalog import format_table
+
+    print(format_table())
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="kerasdrop", description="Dropout variants for Keras 3.")
     from kerasdrop import __version__
@@ -87,6 +104,7 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo_parser(subparsers)
     _add_predict_parser(subparsers)
+    _add_list_parser(subparsers)
     return parser
 
 

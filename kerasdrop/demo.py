@@ -7,6 +7,7 @@ and writes a reliability diagram and an uncertainty histogram.
 
 import os
 
+import keras
 import numpy as np
 
 from kerasdrop._validation import check_positive_int, check_seed
@@ -14,8 +15,6 @@ from kerasdrop._validation import check_positive_int, check_seed
 
 def build_demo_model(input_dim=64, classes=10, seed=0):
     """An MLP with kerasdrop dropout in Monte Carlo mode, so that the saved model samples on every prediction."""
-    import keras
-
     import kerasdrop
 
     initializer = keras.initializers.GlorotUniform
@@ -33,13 +32,37 @@ def build_demo_model(input_dim=64, classes=10, seed=0):
 
 
 def out_of_distribution_inputs(x, seed=0):
-    """``{"uniform noise": ..., "rotated digits": ...}``: flat 8x8 images unlike the digits ``x`` ``(n, 64)``."""
+    """Flat 8x8 images unlike the digits ``x`` ``(n, 64)``, from far off to deceptively close.
+
+    Uniform noise and shuffled pixels (the digits' own pixel values, no shape) are far from the data; blends of two
+    digits are ambiguous; upside-down digits are unfamiliar shapes; digits rotated by 90 degrees are the hard case:
+    many still look like some digit to a small MLP, which then answers confidently.
+    """
     rng = np.random.default_rng(seed)
-    rotated = np.rot90(x.reshape(-1, 8, 8), k=1, axes=(1, 2)).reshape(len(x), 64)
-    return {
-        "uniform noise": rng.random(x.shape, dtype="float32"),
-        "rotated digits": np.ascontiguousarray(rotated, dtype="float32"),
+    images = x.reshape(-1, 8, 8)
+    flat = {
+        "uniform noise": rng.random(x.shape),
+        "shuffled pixels": np.take_along_axis(x, rng.permuted(np.tile(np.arange(64), (len(x), 1)), axis=1), axis=1),
+        "blend of two digits": 0.5 * (x + x[rng.permutation(len(x))]),
+        "upside-down digits": images[:, ::-1, :].reshape(len(x), 64),
+        "rotated digits": np.rot90(images, k=1, axes=(1, 2)).reshape(len(x), 64),
     }
+    return {name: np.ascontiguousarray(values, dtype="float32") for name, values in flat.items()}
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One progress bar over all epochs, with the loss and accuracy of the last epoch."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        self.bar = keras.utils.Progbar(self.epochs, unit_name="epoch", stateful_metrics=["loss", "accuracy"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.update(epoch + 1, values=list((logs or {}).items()))
 
 
 def auroc(in_scores, out_scores):
@@ -61,10 +84,8 @@ def _scores(probs, labels):
     }
 
 
-def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir="plots", print_fn=print):
+def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir="plots", verbose=1, print_fn=print):
     """Trains, saves, reloads and samples the demo model; writes two plots; returns the figures printed as a dict."""
-    import keras
-
     import kerasdrop
     from kerasdrop import plot
     from kerasdrop.datasets import load_digits
@@ -78,7 +99,9 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
 
     model = build_demo_model(seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
+    print_fn(f"training an MLP with kerasdrop Dropout and GaussianDropout (mc=True) for {epochs} epochs")
+    callbacks = [EpochProgress(epochs)] if verbose else []
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks)
 
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, "demo_mlp.keras")
@@ -87,7 +110,8 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
     print_fn(f"saved and reloaded {path}")
 
     sampler = kerasdrop.MCDropout(reloaded, samples=samples, seed=seed)
-    result = sampler.predict(x_test, verbose=0)
+    print_fn(f"sampling the test digits {samples} times with MCDropout")
+    result = sampler.predict(x_test, verbose=verbose)
     kerasdrop.set_mc(reloaded, False)  # dropout off: the deterministic (weight-averaging) prediction
     deterministic = reloaded.predict(x_test, verbose=0)
     scores = {"deterministic": _scores(deterministic, y_test), f"MC dropout, T={samples}": _scores(result.mean, y_test)}
@@ -100,10 +124,18 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
     for name, inputs in out_of_distribution_inputs(x_test, seed=seed).items():
         other = sampler.predict(inputs, verbose=0)
         entropy[name], information[name] = other.predictive_entropy(), other.mutual_information()
-    print_fn(f"{'inputs':<24s}{'entropy':>10s}{'MI':>10s}{'AUROC':>10s}   (means, nats; AUROC of entropy vs test)")
+    print_fn(
+        f"{'inputs':<24s}{'entropy':>10s}{'MI':>10s}{'AUROC(H)':>10s}{'AUROC(MI)':>10s}"
+        "   (mean nats; AUROC: telling these inputs from test digits)"
+    )
+    separation = {}
     for name in entropy:
-        separation = auroc(entropy["test digits"], entropy[name]) if name != "test digits" else float("nan")
-        print_fn(f"{name:<24s}{entropy[name].mean():>10.4f}{information[name].mean():>10.4f}{separation:>10.3f}")
+        if name == "test digits":
+            row = ("", "")
+        else:
+            separation[name] = auroc(entropy["test digits"], entropy[name])
+            row = (f"{separation[name]:.3f}", f"{auroc(information['test digits'], information[name]):.3f}")
+        print_fn(f"{name:<24s}{entropy[name].mean():>10.4f}{information[name].mean():>10.4f}{row[0]:>10s}{row[1]:>10s}")
 
     os.makedirs(plot_dir, exist_ok=True)
     reliability_path = os.path.join(plot_dir, "reliability_diagram.png")
@@ -111,7 +143,7 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
     plot.reliability_diagram(result.mean, y_test, path=reliability_path, title="MC dropout on test digits")
     outside = np.concatenate([entropy[name] for name in entropy if name != "test digits"])
     plot.uncertainty_histogram(
-        entropy["test digits"], outside, path=histogram_path, labels=("test digits", "noise and rotated digits")
+        entropy["test digits"], outside, path=histogram_path, labels=("test digits", "out-of-distribution inputs")
     )
     print_fn(f"wrote {reliability_path} and {histogram_path}")
 
@@ -127,6 +159,7 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
         "scores": scores,
         "entropy": {name: float(values.mean()) for name, values in entropy.items()},
         "mutual_information": {name: float(values.mean()) for name, values in information.items()},
+        "auroc": separation,
         "model_path": path,
         "plots": [reliability_path, histogram_path],
     }

@@ -10,7 +10,12 @@ from kerasdrop.demo import auroc, out_of_distribution_inputs, run_demo
 def test_demo_trains_saves_reloads_samples_and_plots(tmp_path):
     lines = []
     figures = run_demo(
-        epochs=15, samples=10, output_dir=str(tmp_path), plot_dir=str(tmp_path / "plots"), print_fn=lines.append
+        epochs=15,
+        samples=10,
+        output_dir=str(tmp_path),
+        plot_dir=str(tmp_path / "plots"),
+        verbose=0,
+        print_fn=lines.append,
     )
     assert (tmp_path / "demo_mlp.keras").exists()
     for path in figures["plots"]:
@@ -30,13 +35,19 @@ def test_demo_trains_saves_reloads_samples_and_plots(tmp_path):
     assert any("most uncertain" in line for line in lines)
     assert any(line.startswith("deterministic") for line in lines)
     assert any(line.startswith("MC dropout, T=10") for line in lines)
+    assert set(figures["auroc"]) == set(out_of_distribution_inputs(np.zeros((1, 64), "float32")))
+    assert all(0.0 <= value <= 1.0 for value in figures["auroc"].values())
+    assert figures["auroc"]["uniform noise"] > 0.5
 
 
 def test_out_of_distribution_inputs_and_auroc():
     x = np.arange(2 * 64, dtype="float32").reshape(2, 64) / 128
     ood = out_of_distribution_inputs(x)
     np.testing.assert_array_equal(ood["rotated digits"][0].reshape(8, 8), np.rot90(x[0].reshape(8, 8)))
-    assert ood["uniform noise"].shape == x.shape and ood["uniform noise"].dtype == np.float32
+    np.testing.assert_array_equal(ood["upside-down digits"][1].reshape(8, 8), x[1].reshape(8, 8)[::-1])
+    np.testing.assert_array_equal(np.sort(ood["shuffled pixels"], axis=1), np.sort(x, axis=1))
+    for values in ood.values():
+        assert values.shape == x.shape and values.dtype == np.float32
     assert auroc([0.1, 0.2], [0.3, 0.4]) == 1.0
     assert auroc([0.3, 0.4], [0.1, 0.2]) == 0.0
     assert auroc([0.1, 0.3], [0.2, 0.4]) == 0.75
@@ -45,7 +56,9 @@ def test_out_of_distribution_inputs_and_auroc():
 def test_cli_demo_and_bad_arguments(tmp_path, capsys):
     arguments = ["demo", "--epochs", "2", "--samples", "3", "--output-dir", str(tmp_path)]
     assert cli.main([*arguments, "--plot-dir", str(tmp_path / "figures")]) == 0
-    assert "MC dropout, T=3" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "MC dropout, T=3" in printed
+    assert "epoch" in printed  # the training progress bar
     assert (tmp_path / "figures" / "reliability_diagram.png").exists()
     assert cli.main(["demo", "--epochs", "0", "--output-dir", str(tmp_path)]) == 2
     assert "`epochs`" in capsys.readouterr().err
