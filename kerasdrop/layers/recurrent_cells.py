@@ -45,9 +45,8 @@ def _projection(kernel, bias, masks, gates, stacked):
 def _project(vector, projection):
     """Pre-activations of ``vector`` ``(batch, dim)``: ``(batch, gates * units)``, or ``(gates, batch, units)``."""
     if projection.stacked:
-        vector = ops.expand_dims(vector, 0)
-        if projection.masks is not None:
-            vector = vector * projection.masks
+        # (batch, dim) broadcasts against the (gates, batch, dim) masks: one masked copy per gate.
+        vector = ops.expand_dims(vector, 0) if projection.masks is None else vector * projection.masks
     z = ops.matmul(vector, projection.kernel)
     return z if projection.bias is None else z + projection.bias
 
