@@ -1,0 +1,38 @@
+"""The study script runs end to end with a tiny budget and writes what the README shows."""
+
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "study_digits.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("study_digits", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_study_writes_tables_and_plots(study, tmp_path):
+    results = study.main(["--quick", "--output-dir", str(tmp_path)])
+    assert set(results["variants"]) == set(study.dense_variants(100))
+    assert set(results["rates"]) == {"0.0", "0.5"}
+    assert set(results["mc"]) == {"deterministic", "MC (3 samples)"}
+    for row in [*results["variants"].values(), *results["rates"].values()]:
+        assert 0.0 <= row["mean"] <= 1.0 and row["std"] == 0.0  # one seed
+    written = {path.name for path in tmp_path.iterdir()}
+    assert written == {"variants.png", "rates.png", "scaling.png", "results.json", "results.md"}
+    for name in ("variants.png", "rates.png", "scaling.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (tmp_path / "results.md").read_text()
+    assert all(f"| {name} |" in table for name in results["variants"])
+
+    # --replot redraws the same tables from results.json without training.
+    (tmp_path / "results.md").unlink()
+    replotted = study.main(["--replot", "--output-dir", str(tmp_path)])
+    assert replotted == json.loads((tmp_path / "results.json").read_text())
+    assert (tmp_path / "results.md").read_text() == table
