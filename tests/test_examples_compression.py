@@ -8,7 +8,12 @@ import keras
 import numpy as np
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "compression_digits.py"
-MODELS = ("Dense + Dropout 0.3", "SparseVariationalDense, sparsify", "SparseVariationalDense, compress")
+MODELS = (
+    "Dense + Dropout 0.3",
+    "SparseVariationalDense (KL x0.03), sparsify",
+    "SparseVariationalDense (KL x0.03), compress",
+    "SparseVariationalDense (KL x1), compress",
+)
 
 
 def load_script():
@@ -24,10 +29,11 @@ def test_quick_run_trains_compresses_saves_and_reports(tmp_path, capsys):
     names = [row["model"] for row in results["summary"]]
     assert names == [*MODELS, "StructuredBayesianPruning, compress"]
     assert all(name in printed for name in names) and "Goal" in printed
-    dense, sparse, compact, sbp = results["summary"]
+    dense, sparse, compact, full_kl, sbp = results["summary"]
     assert dense["params"] == dense["nonzero"] == 64 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10
     assert sparse["params"] == dense["params"] and sparse["nonzero"] < dense["params"]
     assert compact["params"] <= sparse["params"] and compact["nonzero"] <= sparse["nonzero"]
+    assert full_kl["nonzero"] < dense["params"] and sbp["params"] <= dense["params"]
     assert dense["accuracy"] > 0.5  # ten classes: a few epochs are far above chance
     assert json.loads((tmp_path / "compression_digits.json").read_text())["goal_met"].keys() == set(names[1:])
     assert (tmp_path / "compression_digits.md").read_text().startswith("| model |")
