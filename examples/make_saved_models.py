@@ -194,7 +194,14 @@ SPECS = [
             ("concrete_dropout", "rate"),
         ),
     ),
-    Spec("pruning_mlp", "compression (source)", "flat", pruning_mlp, epochs=30, attributes=(("sbp_0", "sparsity"),)),
+    Spec(
+        "pruning_mlp",
+        "compression (source)",
+        "flat",
+        pruning_mlp,
+        epochs=30,
+        attributes=(("sbp_0", "sparsity"), ("sbp_1", "sparsity")),
+    ),
     Spec("compressed_mlp", "compression (plain Keras output)", "flat", derive=compressed_mlp),
     Spec(
         "conv_cnn",

@@ -34,6 +34,20 @@ OUTPUT_ATOL = 1e-5
 MC_SIGMAS = 5.0
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _float32_matmuls():
+    """The expected outputs are float32 products; GPUs' default TF32 products are about 1e-3 off, so turn them off."""
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    enabled = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    yield
+    tf.config.experimental.enable_tensor_float_32_execution(enabled)
+
+
 @pytest.fixture(scope="module")
 def generator():
     """examples/make_saved_models.py, for its layer listing and its deterministic prediction."""
