@@ -233,12 +233,13 @@ def test_masked_sequences_keep_their_mask():
 def test_layers_with_losses_and_weights_of_their_own():
     x = np.random.default_rng(4).uniform(0, 1, (16, 6)).astype("float32")
     inputs = keras.Input((6,))
-    hidden = keras.layers.Dense(4, activity_regularizer="l2")(kerasdrop.VariationalDense(8, activation="relu")(inputs))
-    model = keras.Model(inputs, kerasdrop.ConcreteDropout(keras.layers.Dense(2))(hidden))
+    variational = kerasdrop.VariationalDense(8, activation="relu", name="variational")
+    hidden = keras.layers.Dense(4, activity_regularizer="l2")(variational(inputs))
+    model = keras.Model(inputs, kerasdrop.ConcreteDropout(keras.layers.Dense(2), name="concrete")(hidden))
     model.compile(optimizer="sgd", loss="mse")
     snapshot = mcm.variables_snapshot(model)
     sampler = kerasdrop.MCDropout(model, samples=6, seed=0)
-    assert sampler.stochastic_layers == ["variational_dense", "concrete_dropout"]
+    assert sampler.stochastic_layers == ["variational", "concrete"]
     assert np.all(sampler.predict(x, verbose=0).variance > 0)
     mcm.assert_variables_unchanged(model, snapshot)
     assert model.losses == []  # the losses added while tracing do not leak out of the trace
