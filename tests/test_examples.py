@@ -4,7 +4,6 @@ Each script's ``main(argv)`` runs on a few of its variants, saving into ``tmp_pa
 is also built and called once (cheap), so a builder that breaks is caught even when it is not in the smoke run.
 """
 
-import importlib.util
 import math
 import pathlib
 
@@ -12,7 +11,9 @@ import keras
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+from tests import utils
+
+EXAMPLES = utils.EXAMPLES_DIR
 # The variants each smoke run trains: the most involved layers (wrappers, cells in keras.layers.RNN).
 SMOKE = {
     "dense_variants": ("drop_connect_dense_0_3", "concrete_dropout"),
@@ -22,11 +23,7 @@ SMOKE = {
 SCRIPTS = (*SMOKE, "mc_uncertainty")
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_script = utils.load_example
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,12 @@
 """Smoke test of examples/compression_digits.py with its tiny --quick budget, writing into a temporary folder."""
 
-import importlib.util
 import json
-import pathlib
 
 import keras
 import numpy as np
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "compression_digits.py"
+from tests import utils
+
 MODELS = (
     "Dense + Dropout 0.3",
     "SparseVariationalDense (KL x0.03), sparsify",
@@ -17,10 +16,7 @@ MODELS = (
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("compression_digits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return utils.load_example("compression_digits")
 
 
 def test_quick_run_trains_compresses_saves_and_reports(tmp_path, capsys):

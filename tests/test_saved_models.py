@@ -6,7 +6,6 @@ failure here means files that users already saved no longer load, or no longer c
 the files (``python examples/make_saved_models.py``) only when that change is intended. These tests only read.
 """
 
-import importlib.util
 import json
 import math
 import pathlib
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 import kerasdrop
+from tests import utils
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SAVED = ROOT / "saved_models"
@@ -51,10 +51,7 @@ def _float32_matmuls():
 @pytest.fixture(scope="module")
 def generator():
     """examples/make_saved_models.py, for its layer listing and its deterministic prediction."""
-    spec = importlib.util.spec_from_file_location("make_saved_models", ROOT / "examples" / "make_saved_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return utils.load_example("make_saved_models")
 
 
 def load(name):

@@ -1,20 +1,15 @@
 """The study script runs end to end with a tiny budget and writes what the README shows."""
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "study_digits.py"
+from tests import utils
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("study_digits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return utils.load_example("study_digits")
 
 
 def test_quick_study_writes_tables_and_plots(study, tmp_path):

@@ -4,6 +4,7 @@ Statistical checks use 5-sigma bounds computed from the number of draws; the fix
 """
 
 import math
+import pathlib
 
 import keras
 import numpy as np
@@ -268,3 +269,16 @@ def assert_stochastic_layer_contract(layer_factory, x):
     layer = layer_factory(mc=True)
     assert not np.array_equal(to_numpy(layer(x)), to_numpy(layer(x))), "mc=True was deterministic at test time"
     assert_config_round_trip(layer_factory(seed=3, mc=True, name="noise"))
+
+
+EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name):
+    """The script ``examples/<name>.py`` as a module (its ``main(argv)`` runs it), without running it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
