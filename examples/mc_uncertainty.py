@@ -71,19 +71,6 @@ def add_arguments(parser):
     parser.add_argument("--plot-dir", default="plots", help="where the reliability diagrams and histograms go")
 
 
-# The scores of a prediction ``probs`` (N, C) of the labels (N,), each a function of both.
-SCORES = {
-    "accuracy": lambda probs, labels: float(np.mean(probs.argmax(axis=-1) == labels)),
-    "nll": metrics.negative_log_likelihood,
-    "ece": metrics.expected_calibration_error,
-    "brier": metrics.brier_score,
-}
-
-
-def scores(probs, labels):
-    return {name: float(score(probs, labels)) for name, score in SCORES.items()}
-
-
 def unlike_training_data(images, seed):
     """``{name: images}`` unlike the (square) training images ``(n, rows, cols, channels)``: uniform noise, and the
     images rotated by 90 degrees."""
@@ -105,7 +92,10 @@ def evaluate(result, data, args, print_fn):
             _common.as_layout(images, result.variant.layout), verbose=0
         ).predictive_entropy()
     outside = np.concatenate([entropy["noise"], entropy["rotated"]])
-    deterministic, sampled = scores(result.probs, data.y_test), scores(mc.mean, data.y_test)
+    deterministic, sampled = (
+        metrics.classification_scores(result.probs, data.y_test),
+        metrics.classification_scores(mc.mean, data.y_test),
+    )
     name = _common.slug(result.variant.name)
     os.makedirs(args.plot_dir, exist_ok=True)
     paths = [os.path.join(args.plot_dir, f"mc_{name}_{kind}.png") for kind in ("reliability", "entropy")]
@@ -130,7 +120,7 @@ def evaluate(result, data, args, print_fn):
         "plots": paths,
         "file": os.path.basename(result.path),
     }
-    for key in SCORES:
+    for key in deterministic:
         row[key] = f"{deterministic[key]:.3f} / {sampled[key]:.3f}"
     row["entropy"] = " / ".join(f"{row['mean_entropy'][kind]:.3f}" for kind in ("test", "noise", "rotated"))
     row["auroc"] = f"{row['auroc_noise']:.3f} / {row['auroc_rotated']:.3f}"

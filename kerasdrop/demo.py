@@ -73,21 +73,10 @@ def auroc(in_scores, out_scores):
     return float(roc_auc_score(truth, np.concatenate([in_scores, out_scores])))
 
 
-def _scores(probs, labels):
-    from kerasdrop import metrics
-
-    return {
-        "accuracy": float(np.mean(probs.argmax(axis=-1) == labels)),
-        "nll": metrics.negative_log_likelihood(probs, labels),
-        "ece": metrics.expected_calibration_error(probs, labels),
-        "brier": metrics.brier_score(probs, labels),
-    }
-
-
 def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir="plots", verbose=1, print_fn=print):
     """Trains, saves, reloads and samples the demo model; writes two plots; returns the figures printed as a dict."""
     import kerasdrop
-    from kerasdrop import plot
+    from kerasdrop import metrics, plot
     from kerasdrop.datasets import load_digits
 
     check_positive_int("epochs", epochs)
@@ -114,7 +103,10 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
     result = sampler.predict(x_test, verbose=verbose)
     kerasdrop.set_mc(reloaded, False)  # dropout off: the deterministic (weight-averaging) prediction
     deterministic = reloaded.predict(x_test, verbose=0)
-    scores = {"deterministic": _scores(deterministic, y_test), f"MC dropout, T={samples}": _scores(result.mean, y_test)}
+    scores = {
+        "deterministic": metrics.classification_scores(deterministic, y_test),
+        f"MC dropout, T={samples}": metrics.classification_scores(result.mean, y_test),
+    }
     print_fn(f"{'test digits':<24s}{'accuracy':>10s}{'NLL':>10s}{'ECE':>10s}{'Brier':>10s}")
     for name, row in scores.items():
         print_fn(f"{name:<24s}{row['accuracy']:>10.4f}{row['nll']:>10.4f}{row['ece']:>10.4f}{row['brier']:>10.4f}")

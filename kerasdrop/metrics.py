@@ -179,3 +179,19 @@ def brier_score(probs, labels):
     probs, labels = _check_probs_and_labels(probs, labels)
     one_hot = np.eye(probs.shape[1])[labels]
     return float(np.mean(np.sum((probs - one_hot) ** 2, axis=-1)))
+
+
+def accuracy(probs, labels):
+    """Fraction of rows of ``probs`` ``(N, C)`` whose most probable class is the label."""
+    probs, labels = _check_probs_and_labels(probs, labels)
+    return float(np.mean(probs.argmax(axis=-1) == labels))
+
+
+def classification_scores(probs, labels, bins=15):
+    """``{"accuracy", "nll", "ece", "brier"}`` of the predicted probabilities ``probs`` ``(N, C)`` of ``labels``."""
+    return {
+        "accuracy": accuracy(probs, labels),
+        "nll": negative_log_likelihood(probs, labels),
+        "ece": expected_calibration_error(probs, labels, bins),
+        "brier": brier_score(probs, labels),
+    }

@@ -173,3 +173,19 @@ def test_bad_inputs_raise_value_error(function, args, match):
 def test_wrong_types_raise_type_error(function, args):
     with pytest.raises(TypeError):
         function(*args)
+
+
+def test_accuracy_and_classification_scores_by_hand():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    labels = np.array([0, 1, 1, 0])
+    assert metrics.accuracy(probs, labels) == 0.75  # rows 0, 1 right; row 2 wrong; a tie goes to class 0
+    scores = metrics.classification_scores(probs, labels)
+    assert scores == {
+        "accuracy": 0.75,
+        "nll": metrics.negative_log_likelihood(probs, labels),
+        "ece": metrics.expected_calibration_error(probs, labels),
+        "brier": metrics.brier_score(probs, labels),
+    }
+    assert scores["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4, 0.5])))
+    with pytest.raises(ValueError):
+        metrics.accuracy(probs, np.array([0, 1, 2, 0]))
