@@ -21,9 +21,10 @@ def set_mc(model_or_layer, enabled=True):
         enabled: bool, the new `mc` value.
     """
     enabled = check_bool("enabled", enabled)
-    layers = kerasdrop_layers(model_or_layer)
-    for layer in layers:
-        layer.mc = enabled
+    switched = 0
     for layer in _compat.flatten_layers(model_or_layer):
-        _compat.reset_compiled_functions(layer)
-    return len(layers)
+        if isinstance(layer, StochasticLayer):
+            layer.mc = enabled
+            switched += 1
+        _compat.reset_compiled_functions(layer)  # models among them retrace predict/fit
+    return switched
