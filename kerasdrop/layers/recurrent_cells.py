@@ -15,8 +15,6 @@ A step is split in two: ``_plan`` (weights cut into gate blocks, masks) is what 
 ``kerasdrop.layers.recurrent`` compute once per sequence, and ``_step`` is the work of one time step.
 """
 
-import collections
-
 import keras
 from keras import ops
 
@@ -25,34 +23,27 @@ from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_bool, check_positive_int, check_rate
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
 
-# Per-gate pre-activations of a vector v: (v * mask_k) @ kernel_k + bias_k for each gate k. Unstacked, the kernel is
-# the fused (dim, gates * units) matrix and the result (batch, gates * units); stacked, the kernel is cut into
-# (gates, dim, units) blocks, masks (if any) have shape (gates, batch, dim), and one batched product serves every gate,
-# giving (gates, batch, units).
-_Projection = collections.namedtuple("_Projection", ["kernel", "bias", "masks", "stacked"])
+# Per-gate pre-activations of a vector v: (v * mask_k) @ kernel_k + bias_k for each gate k, as separate small
+# products, one per gate. On CPU they run side by side: a whole LSTM training step measured 1.6x faster this way than
+# with one batched product over a (gates, batch, dim) stack, and 10% faster than Keras's single fused product even
+# without masks (see the README's benchmark section). A projection is a list of (kernel_k, bias_k, mask_k) blocks.
 
 
-def _projection(kernel, bias, masks, gates, stacked):
-    if not stacked:
-        return _Projection(kernel, bias, None, False)
-    dim, width = kernel.shape
-    units = width // gates
-    blocks = ops.transpose(ops.reshape(kernel, (dim, gates, units)), (1, 0, 2))
-    bias = None if bias is None else ops.reshape(bias, (gates, 1, units))
-    return _Projection(blocks, bias, masks, True)
+def _gate_blocks(kernel, bias, masks, gates):
+    """Kernel ``(dim, gates * units)``, bias ``(gates * units,)`` and masks ``(gates, batch, dim)`` cut per gate."""
+    kernels = ops.split(kernel, gates, axis=-1)
+    biases = [None] * gates if bias is None else ops.split(bias, gates)
+    masks = [None] * gates if masks is None else ops.unstack(masks, gates, axis=0)
+    return list(zip(kernels, biases, masks, strict=True))
 
 
-def _project(vector, projection):
-    """Pre-activations of ``vector`` ``(batch, dim)``: ``(batch, gates * units)``, or ``(gates, batch, units)``."""
-    if projection.stacked:
-        # (batch, dim) broadcasts against the (gates, batch, dim) masks: one masked copy per gate.
-        vector = ops.expand_dims(vector, 0) if projection.masks is None else vector * projection.masks
-    z = ops.matmul(vector, projection.kernel)
-    return z if projection.bias is None else z + projection.bias
-
-
-def _split_gates(z, projection, gates):
-    return ops.unstack(z, gates, axis=0) if projection.stacked else ops.split(z, gates, axis=-1)
+def _project(vector, blocks):
+    """The per-gate pre-activations of ``vector`` ``(batch, dim)``: a list of ``(batch, units)`` tensors."""
+    pre_activations = []
+    for kernel, bias, mask in blocks:
+        z = ops.matmul(vector if mask is None else vector * mask, kernel)
+        pre_activations.append(z if bias is None else z + bias)
+    return pre_activations
 
 
 def inverted_masks(shape, rate, seed, dtype):
@@ -154,19 +145,17 @@ class _LSTMCell(_DropoutCell, keras.layers.LSTMCell):
 
     def _plan(self, input_masks, recurrent_masks):
         gate_masks = recurrent_masks if self.per_gate_recurrent_masks else None
-        # Without masks, Keras's fused products; with masks, both products in gate blocks so that they add up.
-        stacked = input_masks is not None or gate_masks is not None
         return (
-            _projection(self.kernel, self.bias, input_masks, self.gates, stacked),
-            _projection(self.recurrent_kernel, None, gate_masks, self.gates, stacked),
+            _gate_blocks(self.kernel, self.bias, input_masks, self.gates),
+            _gate_blocks(self.recurrent_kernel, None, gate_masks, self.gates),
             recurrent_masks,
         )
 
     def _step(self, inputs, states, plan, noise):
-        input_projection, recurrent_projection, recurrent_masks = plan
+        input_blocks, recurrent_blocks, recurrent_masks = plan
         h_tm1, c_tm1 = states[0], states[1]
-        z = _project(inputs, input_projection) + _project(h_tm1, recurrent_projection)
-        i, f, g, o = _split_gates(z, input_projection, self.gates)
+        pre_activations = zip(_project(inputs, input_blocks), _project(h_tm1, recurrent_blocks), strict=True)
+        i, f, g, o = (from_inputs + from_state for from_inputs, from_state in pre_activations)
         i = self.recurrent_activation(i)
         f = self.recurrent_activation(f)
         g = self.activation(g)
@@ -199,16 +188,16 @@ class _GRUCell(_DropoutCell, keras.layers.GRUCell):
         gate_masks = recurrent_masks if self.per_gate_recurrent_masks else None
         input_bias, recurrent_bias = (None, None) if self.bias is None else ops.unstack(self.bias, 2, axis=0)
         return (
-            _projection(self.kernel, input_bias, input_masks, self.gates, input_masks is not None),
-            _projection(self.recurrent_kernel, recurrent_bias, gate_masks, self.gates, gate_masks is not None),
+            _gate_blocks(self.kernel, input_bias, input_masks, self.gates),
+            _gate_blocks(self.recurrent_kernel, recurrent_bias, gate_masks, self.gates),
             recurrent_masks,
         )
 
     def _step(self, inputs, states, plan, noise):
-        input_projection, recurrent_projection, recurrent_masks = plan
+        input_blocks, recurrent_blocks, recurrent_masks = plan
         h_tm1 = states[0]
-        x_z, x_r, x_h = _split_gates(_project(inputs, input_projection), input_projection, self.gates)
-        h_z, h_r, h_h = _split_gates(_project(h_tm1, recurrent_projection), recurrent_projection, self.gates)
+        x_z, x_r, x_h = _project(inputs, input_blocks)
+        h_z, h_r, h_h = _project(h_tm1, recurrent_blocks)
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         candidate = self._candidate(self.activation(x_h + r * h_h), recurrent_masks, noise)
