@@ -1,5 +1,6 @@
 """Pooling dropout and Max-Drop: MaxPoolingDropout2D, AvgPoolingDropout2D, MaxDrop2D (SPEC §4)."""
 
+import functools
 import itertools
 import math
 
@@ -9,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import kerasdrop
+from kerasdrop.layers import pooling
 from kerasdrop.layers.pooling import sorting_network
 from tests import utils
 
@@ -122,10 +124,19 @@ def test_sorting_network_sorts_every_binary_input(n):
 # ---------------------------------------------------------------- max-pooling dropout: test time
 
 
+@pytest.mark.parametrize("block_bytes", [None, 100], ids=["whole", "row-blocks"])
 @pytest.mark.parametrize("data_format", FORMATS)
 @pytest.mark.parametrize(("pool_size", "strides", "padding"), GEOMETRIES)
-def test_probabilistic_weighted_pooling_is_enumerated_expectation(pool_size, strides, padding, data_format):
-    """Non-negative inputs: PWP = E[max(x * mask)] over every mask of each region (the paper's claim)."""
+def test_probabilistic_weighted_pooling_is_enumerated_expectation(
+    pool_size, strides, padding, data_format, block_bytes, monkeypatch
+):
+    """Non-negative inputs: PWP = E[max(x * mask)] over every mask of each region (the paper's claim).
+
+    With ``block_bytes`` lowered, the output is computed in blocks of rows (uneven ones included), as large outputs
+    are: every block edge must give the same values.
+    """
+    if block_bytes is not None:
+        monkeypatch.setattr(pooling, "_BLOCK_BYTES", block_bytes)
     rate = 0.3
     x = sample_input((2, 7, 5, 3), low=0.0, high=2.0)
     x[0, 0, 0, 0] = 0.0  # ties and zeros
@@ -136,6 +147,29 @@ def test_probabilistic_weighted_pooling_is_enumerated_expectation(pool_size, str
     expected, _ = enumerated_moments(windows, rate, dropped_is_zero=True)
     np.testing.assert_allclose(output, expected, rtol=2e-6, atol=1e-6)
     np.testing.assert_allclose(output, pwp_numpy(windows, rate), rtol=2e-6, atol=1e-6)
+
+
+def test_row_blocks_follow_the_pooled_size(monkeypatch):
+    """Blocks of about `_BLOCK_BYTES` of output, at most one per output row; a batch of 32 when it is unknown."""
+    monkeypatch.setattr(pooling, "_BLOCK_BYTES", 1024)
+    blocks = functools.partial(pooling._row_blocks, pool_size=(2, 2), strides=(2, 2), padding="valid")
+    # 8 x 4 pooled outputs x 3 channels x 4 bytes = 384 bytes per example.
+    assert blocks(keras.KerasTensor((1, 16, 8, 3)), data_format="channels_last") == 1
+    assert blocks(keras.KerasTensor((8, 16, 8, 3)), data_format="channels_last") == 3
+    assert blocks(keras.KerasTensor((8, 3, 16, 8)), data_format="channels_first") == 3
+    assert blocks(keras.KerasTensor((None, 16, 8, 3)), data_format="channels_last") == 8  # 32 * 384 / 1024 = 12
+    assert blocks(keras.KerasTensor((8, None, 8, 3)), data_format="channels_last") == 1
+    assert blocks(keras.KerasTensor((8, 16, 8, 3), dtype="float16"), data_format="channels_last") == 2
+
+
+def test_row_blocks_with_unknown_batch(monkeypatch):
+    """Traced with batch None (as in fit and predict), the blocked output still matches the formula."""
+    monkeypatch.setattr(pooling, "_BLOCK_BYTES", 100)
+    x = sample_input((3, 8, 6, 2), low=-1.0, high=1.0)
+    layer = kerasdrop.MaxPoolingDropout2D(0.3)
+    traced = tf.function(lambda v: layer(v), input_signature=[tf.TensorSpec((None, 8, 6, 2), "float32")])
+    expected = pwp_numpy(regions(x, (2, 2), (2, 2), "valid"), 0.3)
+    np.testing.assert_allclose(utils.to_numpy(traced(x)), expected, rtol=2e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize(("pool_size", "strides", "padding"), [GEOMETRIES[1], GEOMETRIES[3], GEOMETRIES[4]])
