@@ -1,9 +1,10 @@
 """Variational dropout with learned noise (SPEC §3): Kingma et al. 2015 and Molchanov et al. 2017.
 
-Both layers put multiplicative Gaussian noise ``w = θ (1 + sqrt(α) ε)`` on every weight, learn ``α`` by
-variational inference with a log-uniform prior, and train with the local reparameterization trick: instead of
-sampling weights, sample each pre-activation from its exact Gaussian, ``N(x θ, (x ∘ x)(α θ ∘ θ))``. The KL
-divergence to the prior is added to the model's losses with ``add_loss``.
+Both layers put Gaussian noise of variance ``σ² = α θ²`` on every weight (multiplicative noise
+``w = θ (1 + sqrt(α) ε)``), learn it by variational inference with a log-uniform prior, and train with the local
+reparameterization trick: instead of sampling weights, sample each pre-activation from its exact Gaussian,
+``N(x θ, (x ∘ x) σ²)``. Kingma's layer learns ``α``; Molchanov's learns ``σ²`` itself (the additive
+parameterization). The KL divergence to the prior is added to the model's losses with ``add_loss``.
 
 Learned parameters (``kernel`` = θ, ``log_alpha``, ``log_sigma2``) are always read in their float32 variable dtype;
 only the products with the inputs run in the compute dtype, so KL terms and pruning masks do not depend on the
@@ -55,6 +56,37 @@ def kl_molchanov(log_alpha):
     return -negative_kl
 
 
+def _clipped_log_alpha(kernel, log_sigma2):
+    """``(clip(log σ² - log θ², -8, 8), unclipped, θ² + floor)``."""
+    square = ops.square(kernel) + _SQUARE_FLOOR
+    log_alpha = log_sigma2 - ops.log(square)
+    return ops.clip(log_alpha, -LOG_ALPHA_CLIP, LOG_ALPHA_CLIP), log_alpha, square
+
+
+@ops.custom_gradient
+def sparse_kl_divergence(kernel, log_sigma2):
+    """``Σ kl_molchanov(log α)`` over the weights, ``log α = clip(log σ² - log θ², -8, 8)``, with its gradient.
+
+    The same value and gradient as differentiating `kl_molchanov` of the clipped log alpha, in fewer passes over the
+    weights (this is most of a sparse layer's training step): with ``q = sigmoid(log α)``,
+    ``softplus(-log α) = -log q`` and its derivative is ``q - 1``; the constant ``k1`` is taken out of the sum.
+    """
+    log_alpha, unclipped, square = _clipped_log_alpha(kernel, log_sigma2)
+    s = ops.sigmoid(_MOLCHANOV_K2 + _MOLCHANOV_K3 * log_alpha)
+    q = ops.sigmoid(log_alpha)
+    total = _MOLCHANOV_K1 * (math.prod(kernel.shape) - ops.sum(s)) - 0.5 * ops.sum(ops.log(q))
+
+    def gradient(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+        # d KL / d log α = -k1 k3 s (1 - s) - 0.5 (1 - q), zero where the clip is active.
+        slope = (_MOLCHANOV_K1 * _MOLCHANOV_K3 * upstream) * (s * (s - 1.0)) + (0.5 * upstream) * (q - 1.0)
+        slope = ops.where(ops.equal(log_alpha, unclipped), slope, 0.0)
+        # log α = log σ² - log(θ² + floor): d/dθ = -2θ / (θ² + floor), d/d log σ² = 1.
+        return slope * (-2.0 * kernel / square), slope
+
+    return total, gradient
+
+
 class _Float32Parameters:
     """Keeps every weight of the layer out of autocasting, and saves all of them (not only kernel and bias).
 
@@ -73,38 +105,30 @@ class _Float32Parameters:
 
 
 class _LocalReparameterization(_Float32Parameters, StochasticLayer):
-    """Gaussian weight noise ``w ~ N(θ, α θ²)`` sampled through the pre-activations, with a KL penalty.
+    """Gaussian weight noise ``w ~ N(θ, σ²)`` sampled through the pre-activations, with a KL penalty.
 
-    Subclasses give ``effective_log_alpha()`` (the clipped log alpha, broadcastable to the kernel), and
-    ``_kl(log_alpha)`` and ``_test_kernel(log_alpha)`` from it; a call computes log alpha once for both.
+    Subclasses give ``kl_divergence()``, ``_weight_variance()`` (σ² of every kernel entry, float32) and
+    ``_test_kernel()``.
     """
 
     def __init__(self, *args, kl_weight=1.0, seed=None, mc=False, **kwargs):
         super().__init__(*args, seed=seed, mc=mc, **kwargs)
         self.kl_weight = check_non_negative_float("kl_weight", kl_weight)
 
-    def _test_kernel(self, log_alpha):
+    def _test_kernel(self):
         return self.kernel
-
-    def kl_divergence(self):
-        """``Σ KL`` over the kernel's weights, a float32 scalar (the loss added is ``kl_weight`` times this)."""
-        return self._kl(self.effective_log_alpha())
 
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
-        kernel = self.kernel
-        kernel_square = ops.square(kernel)
-        log_alpha = self.effective_log_alpha(kernel_square)
         if self.kl_weight > 0:
-            self.add_loss(self.kl_weight * self._kl(log_alpha))
+            self.add_loss(self.kl_weight * self.kl_divergence())
         dtype = self.compute_dtype
         bias = None if self.bias is None else ops.cast(self.bias, dtype)
         if not self.is_stochastic(training):
-            return self.activation(self.affine(inputs, ops.cast(self._test_kernel(log_alpha), dtype), bias))
-        mean = self.affine(inputs, ops.cast(kernel, dtype), bias)
-        # Local reparameterization: x w with w ~ N(θ, α θ²) independent is N(x θ, (x ∘ x)(α θ ∘ θ)).
-        noise_variance = ops.exp(log_alpha) * kernel_square
-        variance = self.apply_kernel(ops.square(inputs), ops.cast(noise_variance, dtype))
+            return self.activation(self.affine(inputs, ops.cast(self._test_kernel(), dtype), bias))
+        mean = self.affine(inputs, ops.cast(self.kernel, dtype), bias)
+        # Local reparameterization: x w with w ~ N(θ, σ²) independent is N(x θ, (x ∘ x) σ²).
+        variance = self.apply_kernel(ops.square(inputs), ops.cast(self._weight_variance(), dtype))
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
 
     def get_config(self):
@@ -184,18 +208,22 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
             name="log_alpha", shape=shape, initializer=keras.initializers.Constant(initial)
         )
 
-    def effective_log_alpha(self, kernel_square=None):
+    def effective_log_alpha(self):
         """The log alpha the layer uses: ``log_alpha`` capped at ``log(max_rate / (1 - max_rate))``, float32."""
         cap = math.log(self.max_rate / (1.0 - self.max_rate))
         return ops.minimum(self.log_alpha, cap)
+
+    def _weight_variance(self):
+        return ops.exp(self.effective_log_alpha()) * ops.square(self.kernel)
 
     def dropout_rate(self):
         """The learned rates ``α / (1 + α)`` as a NumPy array of the shape of ``log_alpha``."""
         return ops.convert_to_numpy(ops.sigmoid(self.effective_log_alpha()))
 
-    def _kl(self, log_alpha):
+    def kl_divergence(self):
+        """``Σ KL`` over the kernel's weights, a float32 scalar (the loss added is ``kl_weight`` times this)."""
         # Kingma's approximation summed over the weights: a shared alpha counts once per weight it serves.
-        kl = kl_kingma(log_alpha)
+        kl = kl_kingma(self.effective_log_alpha())
         return ops.sum(kl) * (math.prod(self.kernel.shape) / math.prod(kl.shape))
 
     def get_config(self):
@@ -208,7 +236,12 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
 
 
 class _SparseVariational(_LocalReparameterization):
-    """Sparse variational dropout: a learned ``log σ²`` per weight, ``log α = log σ² - log θ²`` clipped to ±8."""
+    """Sparse variational dropout: a learned ``log σ²`` per weight, ``log α = log σ² - log θ²`` clipped to ±8.
+
+    Training uses the paper's additive parameterization ``w = θ + σ ε``: the variance of the pre-activations is
+    ``(x ∘ x) σ²`` with ``σ² = exp(log σ²)`` itself, so the noise does not feed back into the gradient of ``θ``; the
+    clipped ``log α`` serves the KL term and the pruning threshold.
+    """
 
     def __init__(self, *args, threshold=3.0, kl_weight=1.0, seed=None, mc=False, **kwargs):
         super().__init__(*args, kl_weight=kl_weight, seed=seed, mc=mc, **kwargs)
@@ -220,17 +253,18 @@ class _SparseVariational(_LocalReparameterization):
             name="log_sigma2", shape=tuple(self.kernel.shape), initializer=keras.initializers.Constant(-10.0)
         )
 
-    def effective_log_alpha(self, kernel_square=None):
-        """``clip(log σ² - log θ², -8, 8)`` per weight, float32 (``kernel_square``: θ², if already computed)."""
-        kernel_square = ops.square(self.kernel) if kernel_square is None else kernel_square
-        log_alpha = self.log_sigma2 - ops.log(kernel_square + _SQUARE_FLOOR)
-        return ops.clip(log_alpha, -LOG_ALPHA_CLIP, LOG_ALPHA_CLIP)
+    def effective_log_alpha(self):
+        """``clip(log σ² - log θ², -8, 8)`` per weight, float32."""
+        return _clipped_log_alpha(self.kernel, self.log_sigma2)[0]
 
-    def _kl(self, log_alpha):
-        # Σ kl_molchanov(log α), with the constant k1 taken out of the sum (fewer passes over the weights).
-        sigmoid_sum = ops.sum(ops.sigmoid(_MOLCHANOV_K2 + _MOLCHANOV_K3 * log_alpha))
-        softplus_sum = ops.sum(ops.softplus(-log_alpha))
-        return _MOLCHANOV_K1 * (math.prod(log_alpha.shape) - sigmoid_sum) + 0.5 * softplus_sum
+    def kl_divergence(self):
+        """``Σ KL`` over the kernel's weights, a float32 scalar (the loss added is ``kl_weight`` times this)."""
+        # Read as tensors (a cast to their own dtype): the custom gradient is with respect to its inputs.
+        kernel, log_sigma2 = (ops.cast(variable, variable.dtype) for variable in (self.kernel, self.log_sigma2))
+        return sparse_kl_divergence(kernel, log_sigma2)
+
+    def _weight_variance(self):
+        return ops.exp(self.log_sigma2)
 
     def weight_mask(self):
         """Boolean tensor of the kernel's shape: True for the weights kept at test time (``log α <= threshold``)."""
@@ -238,11 +272,11 @@ class _SparseVariational(_LocalReparameterization):
 
     def pruned_kernel(self):
         """The test-time kernel: θ with the pruned weights (``log α > threshold``) set to exactly zero (float32)."""
-        return self._test_kernel(self.effective_log_alpha())
+        return self._test_kernel()
 
-    def _test_kernel(self, log_alpha):
+    def _test_kernel(self):
         kernel = self.kernel
-        return ops.where(ops.less_equal(log_alpha, self.threshold), kernel, ops.zeros(kernel.shape, kernel.dtype))
+        return ops.where(self.weight_mask(), kernel, ops.zeros(kernel.shape, kernel.dtype))
 
     def sparsity(self):
         """The fraction of kernel weights pruned at test time, a Python float in [0, 1]."""
@@ -257,7 +291,8 @@ _SPARSE_DOC = """
     Every weight has its own Gaussian noise ``w ~ N(θ, σ²)`` with learned ``θ`` (``kernel``) and ``log σ²``
     (``log_sigma2``, initialised to -10), i.e. multiplicative noise of variance ``α = σ² / θ²``;
     ``log α = log σ² - log θ²`` is clipped to [-8, 8]. Training samples the pre-activations with the local
-    reparameterization trick, ``N(x θ + b, (x ∘ x)(α θ ∘ θ))``, and adds ``kl_weight · Σ_weights KL(α)`` with
+    reparameterization trick, ``N(x θ + b, (x ∘ x) σ²)`` (the paper's additive parameterization: ``σ²`` is not
+    clipped, ``log α`` only enters the KL and the pruning), and adds ``kl_weight · Σ_weights KL(α)`` with
     Molchanov's approximation (see `kl_molchanov`) to the losses; use ``kl_weight = 1 / (number of training
     samples)`` for the per-sample ELBO. Weights whose ``log α`` grows past ``threshold`` carry only noise: at test
     time they are exactly zero. ``sparsity()`` gives the fraction pruned, ``weight_mask()`` the boolean keep-mask and

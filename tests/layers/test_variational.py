@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy import integrate, special
 
 import kerasdrop
@@ -103,9 +104,10 @@ def test_variational_dense_test_output_and_exact_training_draw(granularity):
 
 
 def test_sparse_variational_dense_exact_training_draw():
+    """The variance is (x∘x) σ² with σ² = α θ² unclipped (additive parameterization), even where log α > 8."""
     layer = kerasdrop.SparseVariationalDense(4, activation="relu", seed=6)
     kernel, bias = utils.randomize_weights(layer, (None, 6))
-    log_alpha = np.random.default_rng(2).uniform(-6, 6, size=kernel.shape)
+    log_alpha = np.random.default_rng(2).uniform(-6, 12, size=kernel.shape)
     set_log_alpha(layer, log_alpha)
     x = sample_input("Dense", batch=20).astype("float64")
     mean = x @ kernel + bias
@@ -185,6 +187,32 @@ def test_sparse_variational_kl_is_molchanovs_approximation_with_the_clip(name):
     np.testing.assert_allclose(float(layer.kl_divergence()), expected, rtol=1e-5)
     layer(sample_input(name))
     np.testing.assert_allclose(float(layer.losses[0]), 0.5 * expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["SparseVariationalDense", "SparseVariationalConv2D"])
+def test_sparse_kl_gradient_is_the_formulas_gradient_on_both_sides_of_the_clip(name):
+    """The KL's written-out gradient equals automatic differentiation of Σ kl_molchanov(clip(log σ² - log θ²))."""
+    layer = FACTORIES[name](dtype="float64")
+    layer.build(sample_input(name).shape)
+    rng = np.random.default_rng(4)
+    kernel = rng.normal(size=layer.kernel.shape) * 0.1
+    log_alpha = np.resize([-12.0, -8.5, -7.9, -3.0, 0.0, 2.0, 7.9, 8.5, 12.0, 20.0], kernel.size).reshape(kernel.shape)
+    layer.kernel.assign(kernel)
+    layer.log_sigma2.assign(log_alpha + np.log(kernel**2))
+
+    def reference():
+        square = keras.ops.square(layer.kernel) + 1e-16
+        clipped = keras.ops.clip(layer.log_sigma2 - keras.ops.log(square), -8.0, 8.0)
+        return keras.ops.sum(variational.kl_molchanov(clipped))
+
+    results = []
+    for kl in (layer.kl_divergence, reference):
+        with tf.GradientTape() as tape:
+            value = kl()
+        results.append([value, *tape.gradient(value, [layer.kernel, layer.log_sigma2])])
+    for ours, expected in zip(*results, strict=True):
+        np.testing.assert_allclose(utils.to_numpy(ours), utils.to_numpy(expected), rtol=1e-9, atol=1e-12)
+    assert np.all(utils.to_numpy(results[0][2])[np.abs(log_alpha) > 8] == 0)  # no gradient through the clip
 
 
 def test_kl_approximations_match_the_exact_kl():
