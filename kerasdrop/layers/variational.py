@@ -344,7 +344,7 @@ class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Co
         """A `Conv2D` layer with sparse variational dropout on every kernel entry (Molchanov et al. 2017)."""
         + _SPARSE_DOC
         + """
-    For a convolution the variance of the pre-activation is the convolution of ``x ∘ x`` with ``α θ ∘ θ``.
+    For a convolution the variance of the pre-activation is the convolution of ``x ∘ x`` with ``σ²``.
 
     Args:
         filters: Positive int, number of output channels.

@@ -118,7 +118,7 @@ def test_sparse_variational_dense_exact_training_draw():
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_sparse_variational_conv_exact_training_draw(data_format):
-    """For a convolution the variance is the convolution of x∘x with α θ∘θ (NumPy reference convolution)."""
+    """For a convolution the variance is the convolution of x∘x with σ² = α θ∘θ (NumPy reference convolution)."""
     layer = kerasdrop.SparseVariationalConv2D(3, 2, data_format=data_format, seed=7)
     shape = (None, 4, 4, 2) if data_format == "channels_last" else (None, 2, 4, 4)
     kernel, bias = utils.randomize_weights(layer, shape)
