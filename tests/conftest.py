@@ -22,3 +22,16 @@ def _float32_policy():
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def strategy():
+    """The one MirroredStrategy of a test process, over the two logical CPUs.
+
+    Shared by every test that needs one: several strategies in one process share TensorFlow's collective instance
+    keys, and a later strategy's all-reduce can then meet an earlier one's ("Shape mismatch in the collective
+    instance"), depending on which tests a pytest worker happened to run before.
+    """
+    devices = tf.config.list_logical_devices("CPU")
+    assert len(devices) >= 2, "two logical CPUs are configured above"
+    return tf.distribute.MirroredStrategy([device.name for device in devices[:2]])

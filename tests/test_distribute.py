@@ -17,13 +17,6 @@ REPLICA_LAYERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def strategy():
-    devices = tf.config.list_logical_devices("CPU")
-    assert len(devices) >= 2, "conftest configures two logical CPUs"
-    return tf.distribute.MirroredStrategy([device.name for device in devices[:2]])
-
-
 def _per_replica_outputs(strategy, layer, x):
     @tf.function
     def step(x):

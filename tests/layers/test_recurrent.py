@@ -145,10 +145,8 @@ def test_layer_equals_keras_rnn_of_its_cell_with_the_same_seed(name):
 
 
 @pytest.mark.parametrize("name", ["VariationalLSTM", "SemeniutaGRU"])
-def test_mirrored_replicas_draw_their_own_masks(name):
+def test_mirrored_replicas_draw_their_own_masks(name, strategy):
     """Two replicas fed the same sequences give different outputs: each draws its own masks (one seed for both)."""
-    devices = tf.config.list_logical_devices("CPU")[:2]
-    strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
     with strategy.scope():
         layer = factory(name, units=4)(seed=1)
     x = tf.constant(np.tile(sequences(batch=2, steps=5, features=3), (2, 1, 1)))

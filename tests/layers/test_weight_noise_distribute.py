@@ -19,13 +19,6 @@ LAYERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def strategy():
-    devices = tf.config.list_logical_devices("CPU")
-    assert len(devices) >= 2, "conftest configures two logical CPUs"
-    return tf.distribute.MirroredStrategy([device.name for device in devices[:2]])
-
-
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_replicas_draw_different_noise(strategy, name):
     with strategy.scope():
