@@ -17,7 +17,6 @@ must actually be called while tracing; one that the model skips with ``training=
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from kerasdrop import _compat
@@ -262,8 +261,7 @@ class GraphPlan:
 
 def _row_size(shape, dtype, fill):
     """Bytes of one row (batch entry) of a tensor of ``shape``; None sizes are read from ``fill`` (axis -> size)."""
-    dtype = keras.backend.standardize_dtype(dtype)
-    size = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+    size = kd_ops.dtype_size(dtype)
     for axis, dim in enumerate(tuple(shape)[1:], start=1):
         size *= int(dim) if dim is not None else fill.get(axis, 1)
     return size

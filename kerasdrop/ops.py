@@ -11,6 +11,14 @@ import keras
 from keras import ops
 
 
+def dtype_size(dtype):
+    """Bytes per element of a float dtype (``"bfloat16"`` included, which NumPy alone does not know)."""
+    import numpy as np
+
+    dtype = keras.backend.standardize_dtype(dtype)
+    return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+
+
 def resolve_noise_shape(inputs, noise_shape):
     """Concrete mask shape: the entries of ``noise_shape`` with each None replaced by the input's size there."""
     input_shape = ops.shape(inputs)

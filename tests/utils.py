@@ -219,12 +219,10 @@ def assert_mc_branches_stay_stochastic(branches, x, tmp_path):
     splits = np.cumsum(sizes)[:-1]
 
     def check(call, where, calls=4):
-        # As in `calls_differ`: each branch must change within `calls` calls (a branch with few random draws, such
-        # as a 16-weight DropConnect kernel, repeats its noise on two honest calls with probability 2**-16).
-        first, *others = [np.split(to_numpy(call()), splits, axis=1) for _ in range(calls)]
+        outputs = [np.split(to_numpy(call()), splits, axis=1) for _ in range(calls)]
         for index, name in enumerate(branches):
-            changed = any(not np.array_equal(first[index], other[index]) for other in others)
-            assert changed, f"{name} was deterministic in {where}"
+            draws = iter([output[index] for output in outputs])
+            assert calls_differ(lambda draws=draws: next(draws), calls), f"{name} was deterministic in {where}"
 
     check(lambda: model.predict(x, verbose=0), "predict")
     reloaded = save_and_load(model, tmp_path)

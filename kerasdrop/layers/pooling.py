@@ -160,7 +160,7 @@ def _row_blocks(inputs, pool_size, strides, padding, data_format):
     if rows is None or cols is None or channels is None:
         return 1
     batch = shape[0] or _ASSUMED_BATCH
-    pooled_bytes = batch * rows * cols * channels * np.dtype(keras.backend.standardize_dtype(inputs.dtype)).itemsize
+    pooled_bytes = batch * rows * cols * channels * kd_ops.dtype_size(inputs.dtype)
     return int(min(rows, _MAX_BLOCKS, max(1, -(-pooled_bytes // _BLOCK_BYTES))))
 
 
