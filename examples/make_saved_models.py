@@ -272,9 +272,29 @@ def record(spec, model, x, data):
     for layer_name, attribute in spec.attributes:
         arrays[f"attribute__{layer_name}__{attribute}"] = attribute_value(model, layer_name, attribute)
     if has_stochastic_layers(model):
-        result = kerasdrop.MCDropout(model, samples=MC_SAMPLES, seed=MC_SEED).predict(x, verbose=0)
-        arrays.update(mc_mean=result.mean, mc_std=result.std, mc_samples=MC_SAMPLES, mc_seed=MC_SEED)
+        arrays.update(mc_statistics(model, x))
     return arrays
+
+
+def mc_statistics(model, x):
+    """The recorded Monte Carlo mean and std of ``model`` on ``x`` (fixed seed)."""
+    result = kerasdrop.MCDropout(model, samples=MC_SAMPLES, seed=MC_SEED).predict(x, verbose=0)
+    return {"mc_mean": result.mean, "mc_std": result.std, "mc_samples": MC_SAMPLES, "mc_seed": MC_SEED}
+
+
+def refresh_mc_statistics(output_dir, print_fn):
+    """Recomputes only the Monte Carlo statistics of the shipped models (after a change of MCDropout's random
+    streams), leaving the models and their other recorded outputs as they are."""
+    for spec in SPECS:
+        path = os.path.join(output_dir, f"{spec.name}.npz")
+        with np.load(path) as stored:
+            arrays = dict(stored)
+        if "mc_mean" not in arrays:
+            continue
+        model = keras.saving.load_model(os.path.join(output_dir, f"{spec.name}.keras"))
+        arrays.update(mc_statistics(model, arrays["x"]))
+        np.savez_compressed(path, **arrays)
+        print_fn(f"  {spec.name:<18s} Monte Carlo statistics recomputed")
 
 
 def make(spec, models, data, output_dir, print_fn):
@@ -326,7 +346,12 @@ def write_readme(output_dir, specs, outputs):
 def main(argv=None, print_fn=print):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output-dir", default=OUTPUT_DIR, help="where to write (default: the repository's)")
+    parser.add_argument(
+        "--mc-only", action="store_true", help="only recompute the Monte Carlo statistics of the models there"
+    )
     args = parser.parse_args(argv)
+    if args.mc_only:
+        return refresh_mc_statistics(args.output_dir, print_fn)
     os.makedirs(args.output_dir, exist_ok=True)
     data = _common.in_layouts(_common.load_images("digits", seed=SEED), [spec.layout for spec in SPECS])
     models, outputs = {}, {}

@@ -78,6 +78,17 @@ def functional_graph(model):
     return list(graph.inputs), list(graph.outputs), nodes
 
 
+def output_structure(model):
+    """The structure of a functional or Sequential model's outputs (a tensor, a list or a dict of them), or None.
+
+    ``model.output`` raises for a Sequential model; the graph's ``Function._outputs_struct`` is what both return.
+    """
+    graph = getattr(model, "_functional", None) if isinstance(model, keras.Sequential) else model
+    if not isinstance(graph, keras.Function):
+        return None
+    return graph._outputs_struct
+
+
 def run_node(node, tensors, call):
     """Runs one graph node on the values in ``tensors`` (a dict ``id(KerasTensor) -> value``) and stores its outputs.
 
@@ -94,6 +105,13 @@ def takes_training(operation):
     return "training" in getattr(operation, "_call_context_args", ())
 
 
+def call_takes_training(layer):
+    """Whether the ``call`` of ``layer`` itself has a `training` argument (Functional passes it to every layer)."""
+    import inspect
+
+    return "training" in inspect.signature(layer.call).parameters
+
+
 def keras_mask(tensor):
     """The Keras mask attached to a tensor or a symbolic ``KerasTensor`` (``backend.get_keras_mask``), or None."""
     from keras.src import backend as src_backend
@@ -101,15 +119,17 @@ def keras_mask(tensor):
     return src_backend.get_keras_mask(tensor)
 
 
-def clear_losses(layer):
-    """Drops the losses that ``layer`` and its sublayers added in their last call (``Layer._clear_losses``)."""
-    layer._clear_losses()
+def sublayers(layer):
+    """The layers directly inside ``layer`` (``Layer._layers``, what `flatten_layers` walks)."""
+    return list(layer._layers)
 
 
-def set_untracked(obj, name, value):
-    """Sets an attribute of a layer without Keras/TensorFlow tracking it (a temporary swap, undone by the caller)."""
-    object.__setattr__(obj, name, value)
+def seed_generators(layer):
+    """The ``keras.random.SeedGenerator``s that ``layer`` itself tracks (``Layer._seed_generators``)."""
+    return list(layer._seed_generators)
 
 
-def delete_untracked(obj, name):
-    object.__delattr__(obj, name)
+def producing_operation(tensor):
+    """The operation (layer) whose output the symbolic ``tensor`` is (``KerasTensor._keras_history``)."""
+    history = getattr(tensor, "_keras_history", None)
+    return None if history is None else history.operation

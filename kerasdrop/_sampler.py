@@ -1,69 +1,30 @@
-"""The engine behind `kerasdrop.MCDropout`: which layers sample, how they are made to, and the compiled sampler.
+"""The engine behind `kerasdrop.MCDropout`: how a model is run so that exactly its selected noise layers sample.
 
-Only the stochastic layers of a model sample; every other layer runs with ``training=False``, so
-BatchNormalization keeps its moving statistics. While the sampler is traced (and only then):
+Nothing of the model changes, not even for a moment; sampling is a property of how the graph is run:
 
-- kerasdrop layers get ``mc=True``;
-- Keras's own noise layers (``Dropout``, ``SpatialDropout1D/2D/3D``, ``GaussianDropout``, ``GaussianNoise``,
-  ``AlphaDropout``) and Keras RNN layers with ``dropout``/``recurrent_dropout`` get ``training=True`` on their own
-  call, nothing else;
-- plain Bernoulli ``Dropout`` layers (Keras's and kerasdrop's) whose keep probability is dyadic (0.5, 0.25, 0.75,
-  ...) draw their masks with `kerasdrop.ops.packed_bernoulli_mask`: the same distribution from far fewer random
-  numbers;
-- every seed generator of those layers is replaced by the sampler's own, so the model's seed states never move.
+- a functional or Sequential model (nested functional models too) is run node by node, each layer called with the
+  ``training`` value it needs: False for every layer without selected noise (BatchNormalization keeps its moving
+  statistics), True for Keras's noise layers (see `Selection.training_for` for layers that hold them);
+- kerasdrop layers read the selection from `kerasdrop._sampling_context`, opened in this thread during the trace;
+- every layer with selected noise runs inside a ``keras.StatelessScope`` that hands its seed generators states drawn
+  from MCDropout's own generator; the new states stay in the scope, so the model's seed states never move;
+- plain Bernoulli ``Dropout`` layers (Keras's and kerasdrop's) whose keep probability is dyadic (0.5, 0.25, 0.75, ...)
+  get their masks from `kerasdrop.ops.packed_bernoulli_mask` instead of their own call: same distribution, far fewer
+  random numbers;
+- any other model is run whole, in the same way.
 
-All of it is undone when the trace ends; the compiled function keeps the sampling behaviour. Each stochastic layer
-must actually be called while tracing; one that the model skips with ``training=False`` raises a clear error.
+Each selected noise layer must draw noise while the sampler is traced (its seed state must move in the scope); one
+that the model never calls raises a clear error.
 """
 
 import keras
 from keras import ops
 
-from kerasdrop import _compat
+from kerasdrop import _compat, _sampling_context
 from kerasdrop import ops as kd_ops
-from kerasdrop.layers._base import StochasticLayer, check_float_inputs
+from kerasdrop._noise_layers import shares_noise_across_batch
+from kerasdrop.layers._base import check_float_inputs
 from kerasdrop.layers.dropout import Dropout as KerasdropDropout
-
-KERAS_NOISE_LAYERS = (
-    keras.layers.Dropout,  # and SpatialDropout1D/2D/3D, its subclasses
-    keras.layers.GaussianDropout,
-    keras.layers.GaussianNoise,
-    keras.layers.AlphaDropout,
-)
-SUPPORTED = (
-    "kerasdrop layers, and Keras's Dropout, SpatialDropout1D/2D/3D, GaussianDropout, GaussianNoise, AlphaDropout "
-    "and RNN layers with dropout or recurrent_dropout"
-)
-_MISSING = object()
-
-
-def _rnn_has_dropout(layer):
-    """A Keras RNN layer whose (Keras) cell drops inputs or recurrent state in training."""
-    if not isinstance(layer, keras.layers.RNN):
-        return False
-    cells = getattr(layer.cell, "cells", [layer.cell])
-    return any(
-        not isinstance(cell, StochasticLayer)
-        and (getattr(cell, "dropout", 0) > 0 or getattr(cell, "recurrent_dropout", 0) > 0)
-        for cell in cells
-    )
-
-
-def is_stochastic_layer(layer):
-    return isinstance(layer, StochasticLayer) or isinstance(layer, KERAS_NOISE_LAYERS) or _rnn_has_dropout(layer)
-
-
-def find_stochastic_layers(model):
-    """The layers inside ``model`` (nested ones included) that MCDropout makes sample."""
-    return [layer for layer in _compat.flatten_layers(model) if layer is not model and is_stochastic_layer(layer)]
-
-
-def shares_noise_across_batch(layer):
-    """True when one draw of the layer's noise serves the whole batch, so samples cannot be stacked in one batch."""
-    if isinstance(layer, StochasticLayer):
-        return layer.noise_shared_across_batch
-    noise_shape = getattr(layer, "noise_shape", None)
-    return noise_shape is not None and noise_shape[0] is not None
 
 
 def _packed_dropout_scale(layer):
@@ -80,89 +41,11 @@ def _packed_dropout_scale(layer):
     return 1.0 / keep if inverted else 1.0
 
 
-class SamplingScope:
-    """Context manager that makes the stochastic layers sample, with ``generator`` as their only seed generator.
-
-    Args:
-        layers: the stochastic layers (from `find_stochastic_layers`).
-        generator: ``keras.random.SeedGenerator`` that every one of them draws from while the scope is open.
-        packed_masks: bool, whether Bernoulli dropout with a dyadic keep uses `packed_bernoulli_mask`.
-    """
-
-    def __init__(self, layers, generator, packed_masks=True):
-        self.layers = layers
-        self.generator = generator
-        self.packed_masks = packed_masks
-        self.called = set()
-        self._undo = []
-
-    def __enter__(self):
-        self.called = set()
-        for layer in self.layers:
-            self._swap_seed_generators(layer)
-            scale = _packed_dropout_scale(layer) if self.packed_masks else None
-            if scale is not None:
-                self._override_call(layer, self._packed_dropout_call(layer, scale))
-            elif isinstance(layer, StochasticLayer):
-                self._undo.append(lambda layer=layer, mc=layer.mc: setattr(layer, "mc", mc))
-                layer.mc = True
-                self._override_call(layer, self._recorded_call(layer, training=None))
-            else:
-                self._override_call(layer, self._recorded_call(layer, training=True))
-        return self
-
-    def __exit__(self, *exc_info):
-        while self._undo:
-            self._undo.pop()()
-        return False
-
-    def check_all_called(self, model):
-        missing = [layer.name for layer in self.layers if id(layer) not in self.called]
-        if missing:
-            raise ValueError(
-                f"MCDropout found the stochastic layers {missing} in model {model.name!r}, but the model did not call "
-                "them when run with training=False (a subclassed model or layer that skips its dropout outside "
-                "training?), so their noise cannot be sampled. Call the dropout layers unconditionally (they already "
-                "do nothing at test time), or build the model with the functional or Sequential API."
-            )
-
-    def _swap_seed_generators(self, layer):
-        for sublayer in _compat.flatten_layers(layer):
-            for name, value in list(vars(sublayer).items()):
-                if isinstance(value, keras.random.SeedGenerator):
-                    _compat.set_untracked(sublayer, name, self.generator)
-                    self._undo.append(lambda s=sublayer, n=name, v=value: _compat.set_untracked(s, n, v))
-
-    def _override_call(self, layer, call):
-        previous = vars(layer).get("call", _MISSING)
-        _compat.set_untracked(layer, "call", call)
-        if previous is _MISSING:
-            self._undo.append(lambda: _compat.delete_untracked(layer, "call"))
-        else:
-            self._undo.append(lambda: _compat.set_untracked(layer, "call", previous))
-
-    def _recorded_call(self, layer, training):
-        original = layer.call
-
-        def call(*args, **kwargs):
-            self.called.add(id(layer))
-            if training is not None:
-                kwargs["training"] = training
-            return original(*args, **kwargs)
-
-        return call
-
-    def _packed_dropout_call(self, layer, scale):
-        keep = 1.0 - float(layer.rate)
-
-        def call(inputs, training=None):
-            self.called.add(id(layer))
-            check_float_inputs(layer, inputs)
-            shape = kd_ops.resolve_noise_shape(inputs, layer.noise_shape)
-            mask = kd_ops.packed_bernoulli_mask(shape, keep, self.generator, scale=scale, dtype=inputs.dtype)
-            return inputs * mask
-
-        return call
+def _packed_dropout(layer, scale, inputs):
+    check_float_inputs(layer, inputs)
+    shape = kd_ops.resolve_noise_shape(inputs, layer.noise_shape)
+    keep = 1.0 - float(layer.rate)
+    return inputs * kd_ops.packed_bernoulli_mask(shape, keep, layer.seed_generator, scale=scale, dtype=inputs.dtype)
 
 
 def _deterministic_call(operation, args, kwargs):
@@ -171,40 +54,79 @@ def _deterministic_call(operation, args, kwargs):
     return operation(*args, **kwargs)
 
 
-def _multi_output_error(model, count):
-    return ValueError(
-        f"MCDropout handles models with one output; model {model.name!r} has {count}. Sample the output you want "
-        "through a single-output model that shares the layers, e.g. `keras.Model(model.inputs, model.outputs[0])`."
-    )
+class _Pass:
+    """One run of the stochastic part: the current seed state of every selected noise layer, and which drew noise.
+
+    Args:
+        selection: the `Selection`.
+        states: dict ``id(seed variable) -> state tensor`` to start from.
+        packed_masks: bool, whether dyadic Bernoulli dropout uses packed masks.
+    """
+
+    def __init__(self, selection, states, packed_masks):
+        self.selection = selection
+        self.states = states
+        self.packed_masks = packed_masks
+        self.drew = set()
+
+    def call(self, operation, args, kwargs):
+        if not isinstance(operation, keras.layers.Layer) or not self.selection.inside(operation):
+            return _deterministic_call(operation, args, kwargs)
+        graph = _compat.functional_graph(operation) if isinstance(operation, keras.Model) else None
+        flat_args = keras.tree.flatten(args)
+        if graph is not None and len(flat_args) == len(graph[0]) and not any(keras.tree.flatten(kwargs)):
+            inputs, outputs, nodes = graph
+            tensors = {id(symbolic): value for symbolic, value in zip(inputs, flat_args, strict=True)}
+            for node in nodes:
+                _compat.run_node(node, tensors, self.call)
+            return [tensors[id(tensor)] for tensor in outputs]
+        return self.sample(operation, args, kwargs)
+
+    def sample(self, layer, args, kwargs):
+        """Calls ``layer`` so that its selected noise samples from the current seed states, in a stateless scope."""
+        groups = self.selection.seed_variables(layer)
+        variables = [variable for group in groups for variable in group]
+        scale = _packed_dropout_scale(layer) if self.packed_masks else None
+        with keras.StatelessScope(state_mapping=[(v, self.states[id(v)]) for v in variables]) as scope:
+            before = {id(v): scope.get_current_value(v) for v in variables}
+            if scale is not None:
+                outputs = _packed_dropout(layer, scale, *args)
+            else:
+                if _compat.takes_training(layer):
+                    kwargs["training"] = self.selection.training_for(layer)
+                outputs = layer(*args, **kwargs)
+        for variable in variables:
+            self.states[id(variable)] = scope.get_current_value(variable)
+        for noise, group in zip(self.selection.inside(layer), groups, strict=True):
+            if not group or any(scope.get_current_value(v) is not before[id(v)] for v in group):
+                self.drew.add(id(noise))
+        return outputs
 
 
 class GraphPlan:
     """How a model is run: the deterministic prefix once per input, the rest once per Monte Carlo sample.
 
-    For a functional or Sequential model, the nodes that depend on no stochastic layer form the prefix; the
-    ``frontier`` is the list of prefix tensors (or model inputs) that the stochastic part reads. Any other model
-    is run whole (``functional`` is False). Nested models count as one node.
+    For a functional or Sequential model, the nodes that depend on no selected noise form the prefix; the
+    ``frontier`` is the list of prefix tensors (or model inputs) that the stochastic part reads, or that are
+    outputs. Any other model is run whole (``functional`` is False). Nested models count as one node.
     """
 
-    def __init__(self, model, layers):
+    def __init__(self, model, selection):
         self.model = model
-        self.tileable = not any(shares_noise_across_batch(layer) for layer in layers)
+        self.selection = selection
+        self.tileable = not any(shares_noise_across_batch(layer) for layer in selection.layers)
         graph = _compat.functional_graph(model)
         self.functional = graph is not None
+        # The structure of the outputs; for a model without a graph, known once it has run.
+        self.output_structure = _compat.output_structure(model)
         if not self.functional:
             return
-        self.inputs, outputs, nodes = graph
-        if len(outputs) != 1:
-            raise _multi_output_error(model, len(outputs))
-        self.output = outputs[0]
-        stochastic_ids = {id(layer) for layer in layers}
+        self.inputs, self.outputs, nodes = graph
         noisy = set()  # ids of the symbolic tensors that depend on noise
         self.prefix, self.suffix, self.noisy_nodes = [], [], set()
         for node in nodes:
             operation = node.operation
-            has_noise = isinstance(operation, keras.layers.Layer) and any(
-                id(layer) in stochastic_ids for layer in _compat.flatten_layers(operation)
-            )
+            has_noise = isinstance(operation, keras.layers.Layer) and bool(selection.inside(operation))
             if has_noise or any(id(tensor) in noisy for tensor in node.input_tensors):
                 self.suffix.append(node)
                 noisy.update(id(tensor) for tensor in node.outputs)
@@ -212,16 +134,16 @@ class GraphPlan:
                     self.noisy_nodes.add(id(node))
             else:
                 self.prefix.append(node)
-        if id(self.output) not in noisy:
+        if not any(id(output) in noisy for output in self.outputs):
             raise ValueError(
-                f"MCDropout: the output of model {model.name!r} does not depend on any of its stochastic layers, so "
-                "every sample would be the same. Put the dropout on the path from the inputs to the output."
+                f"MCDropout: no output of model {model.name!r} depends on the noise layers that sample "
+                f"({[layer.name for layer in selection.layers]}), so every sample would be the same. Put the dropout "
+                "on the path from the inputs to an output."
             )
         frontier = {}
-        for node in self.suffix:
-            for tensor in node.input_tensors:
-                if id(tensor) not in noisy:
-                    frontier.setdefault(id(tensor), tensor)
+        for tensor in [tensor for node in self.suffix for tensor in node.input_tensors] + self.outputs:
+            if id(tensor) not in noisy:
+                frontier.setdefault(id(tensor), tensor)
         self.frontier = list(frontier.values())
         if any(_compat.keras_mask(tensor) is not None for tensor in self.frontier):
             # A Keras mask would not survive the split: run the whole graph for every sample instead.
@@ -229,15 +151,21 @@ class GraphPlan:
 
     def run_prefix(self, inputs):
         tensors = {id(symbolic): value for symbolic, value in zip(self.inputs, inputs, strict=True)}
-        for node in self.prefix:
-            _compat.run_node(node, tensors, _deterministic_call)
+        with _sampling_context.selecting(self.selection.ids), keras.StatelessScope():
+            for node in self.prefix:
+                _compat.run_node(node, tensors, _deterministic_call)
         return [tensors[id(tensor)] for tensor in self.frontier]
 
-    def run_suffix(self, frontier):
+    def run_suffix(self, frontier, sampling_pass):
+        """The model's outputs, a flat list, from the frontier values."""
+        if not self.functional:
+            outputs = sampling_pass.sample(self.model, (frontier,), {})
+            self.output_structure = outputs
+            return keras.tree.flatten(outputs)
         tensors = {id(symbolic): value for symbolic, value in zip(self.frontier, frontier, strict=True)}
         for node in self.suffix:
-            _compat.run_node(node, tensors, _deterministic_call)
-        return tensors[id(self.output)]
+            _compat.run_node(node, tensors, sampling_pass.call)
+        return [tensors[id(tensor)] for tensor in self.outputs]
 
     def row_bytes(self, inputs):
         """Estimated bytes per row (one input, one sample) of the tensors made for one sample.
@@ -249,7 +177,8 @@ class GraphPlan:
         fill = {}
         for value in keras.tree.flatten(inputs):
             for axis, size in enumerate(value.shape[1:], start=1):
-                fill[axis] = max(fill.get(axis, 1), int(size))
+                if size is not None:
+                    fill[axis] = max(fill.get(axis, 1), int(size))
         if not self.functional:
             return 8 * sum(_row_size(value.shape, value.dtype, fill) for value in keras.tree.flatten(inputs))
         total = sum(_row_size(tensor.shape, tensor.dtype, fill) for tensor in self.frontier)
@@ -271,16 +200,31 @@ class Sampler:
     """Compiled functions of a model: ``prefix(inputs)`` once per input batch and ``sample(frontier, copies)``.
 
     ``sample`` tiles the frontier ``copies`` times along the batch axis (sample-major: row ``s * b + i`` is sample
-    ``s`` of input ``i``) and runs the stochastic part on it inside a `SamplingScope`. With the TensorFlow backend
-    both are ``tf.function``s traced once (``trace_count`` counts the traces); other backends run them eagerly.
+    ``s`` of input ``i``), runs the stochastic part on it and hands the flat list of outputs to ``postprocess``
+    (inside the compiled function), whose flat list of tensors it returns. With a ``tf.distribute`` strategy of
+    ``R`` replicas each replica does this with seeds of its own and the results are concatenated along the first
+    axis, replica after replica: ``R * copies`` samples a call. With the TensorFlow backend both functions are
+    ``tf.function``s traced once (``trace_count`` counts the traces); other backends run them eagerly.
+
+    Args:
+        model: the model.
+        selection: its `Selection`.
+        generator: ``keras.random.SeedGenerator`` of MCDropout: each call draws every seed state from it.
+        postprocess: function of the flat list of output tensors, returning a flat list of tensors.
+        packed_masks: bool, whether Bernoulli dropout with a dyadic keep uses packed masks.
+        strategy: None or a ``tf.distribute.Strategy`` with several replicas.
     """
 
-    def __init__(self, model, layers, generator, packed_masks=True):
+    def __init__(self, model, selection, generator, postprocess, packed_masks=True, strategy=None):
         self.model = model
-        self.layers = layers
+        self.selection = selection
         self.generator = generator
+        self.postprocess = postprocess
         self.packed_masks = packed_masks
-        self.plan = GraphPlan(model, layers)
+        self.strategy = strategy
+        self.replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+        self.plan = GraphPlan(model, selection)
+        self.seed_variables = [v for group in selection.seed_variables(model) for v in group]
         self.trace_count = 0
         functional = self.plan.functional
         self._compiled_sample = _compile(self._sample, self.plan.frontier if functional else None, copies=True)
@@ -297,23 +241,42 @@ class Sampler:
     def sample(self, frontier, copies):
         return self._compiled_sample(frontier, copies)
 
+    def draw_states(self, count):
+        """``count`` sets of seed states, ``(count, seed variables, 2)`` int32, from MCDropout's generator."""
+        shape = (count, len(self.seed_variables), 2)
+        return keras.random.randint(shape, 0, 2**31 - 1, seed=self.generator, dtype="int32")
+
+    def sample_once(self, frontier, copies, states):
+        """``postprocess`` of the outputs of ``copies`` tiled samples, with seed states ``states`` (variables, 2)."""
+        tiled = keras.tree.map_structure(lambda value: _tile(value, copies), frontier)
+        initial = {
+            id(variable): ops.cast(states[index], variable.dtype) for index, variable in enumerate(self.seed_variables)
+        }
+        sampling_pass = _Pass(self.selection, initial, self.packed_masks)
+        with _sampling_context.selecting(self.selection.ids), keras.StatelessScope():
+            outputs = self.plan.run_suffix(tiled, sampling_pass)
+        silent = [layer.name for layer in self.selection.layers if id(layer) not in sampling_pass.drew]
+        if silent:
+            raise ValueError(
+                f"MCDropout: the noise layers {silent} of model {self.model.name!r} drew no noise when the model ran "
+                "(a subclassed model or layer that skips its dropout outside training?), so their noise cannot be "
+                "sampled. Call the dropout layers unconditionally (they already do nothing at test time), or build "
+                "the model with the functional or Sequential API."
+            )
+        return self.postprocess(outputs)
+
     def _sample(self, frontier, copies):
         self.trace_count += 1
-        tiled = keras.tree.map_structure(lambda value: _tile(value, copies), frontier)
-        scope = SamplingScope(self.layers, self.generator, self.packed_masks)
-        try:
-            with scope:
-                if self.plan.functional:
-                    outputs = self.plan.run_suffix(tiled)
-                else:
-                    outputs = self.model(tiled, training=False)
-                scope.check_all_called(self.model)
-        finally:
-            _compat.clear_losses(self.model)  # losses added while tracing belong to this trace only
-        flat = keras.tree.flatten(outputs)
-        if len(flat) != 1:
-            raise _multi_output_error(self.model, len(flat))
-        return flat[0]
+        states = self.draw_states(self.replicas)
+        if self.strategy is None:
+            return self.sample_once(frontier, copies, states[0])
+
+        def replica_sample(frontier, copies, states):
+            return self.sample_once(frontier, copies, ops.take(states, _compat.replica_id(), axis=0))
+
+        per_replica = self.strategy.run(replica_sample, args=(frontier, copies, states))
+        local = [self.strategy.experimental_local_results(value) for value in keras.tree.flatten(per_replica)]
+        return [ops.concatenate([ops.convert_to_tensor(part) for part in parts], axis=0) for parts in local]
 
 
 def _compile(function, symbolic=None, copies=False):

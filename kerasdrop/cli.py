@@ -45,8 +45,28 @@ def _add_predict_parser(subparsers):
     parser.add_argument("--seed", type=int, default=None, help="seed of the samples (default: new samples each run)")
     parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="memory per sampler call (default 256)")
     parser.add_argument("--keep-samples", action="store_true", help="also write every sample, shape (T, N, ...)")
+    _add_output_type(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_run_predict)
+
+
+def _add_output_type(parser):
+    parser.add_argument(
+        "--output-type",
+        default="auto",
+        choices=("auto", "probabilities", "logits", "regression"),
+        help="how outputs are read (default auto: probabilities after a softmax or sigmoid, else regression; "
+        "logits: softmax, or sigmoid for one unit, on each sample)",
+    )
+
+
+def _load_model(path):
+    _existing_file(path, "model file")
+    import keras
+
+    import kerasdrop  # noqa: F401  (registers the kerasdrop layers for loading)
+
+    return keras.saving.load_model(path)
 
 
 def _existing_file(path, what):
@@ -58,31 +78,75 @@ def _existing_file(path, what):
 def _run_predict(args):
     import numpy as np
 
-    _existing_file(args.model, "model file")
+    model = _load_model(args.model)
     _existing_file(args.input, "input file")
-    import keras
+    import kerasdrop
 
-    import kerasdrop  # registers the kerasdrop layers for loading
-
-    model = keras.saving.load_model(args.model)
     x = np.load(args.input, allow_pickle=False)
-    sampler = kerasdrop.MCDropout(model, samples=args.samples, seed=args.seed, memory_budget_mb=args.memory_budget_mb)
-    result = sampler.predict(
+    sampler = kerasdrop.MCDropout(
+        model,
+        samples=args.samples,
+        seed=args.seed,
+        memory_budget_mb=args.memory_budget_mb,
+        output_type=args.output_type,
+    )
+    results = sampler.predict(
         x, batch_size=args.batch_size, verbose=0 if args.quiet else 1, keep_samples=args.keep_samples
     )
-    arrays = {"mean": result.mean, "variance": result.variance, "std": result.std}
-    try:
-        arrays["predictive_entropy"] = result.predictive_entropy()
-        arrays["expected_entropy"] = result.expected_entropy()
-        arrays["mutual_information"] = result.mutual_information()
-    except ValueError:
-        pass  # the outputs are not probability vectors: moments only
-    if result.samples is not None:
-        arrays["samples"] = result.samples
+    arrays = {}
+    if isinstance(results, kerasdrop.MCDropoutResult):
+        arrays.update(_result_arrays(results))
+    else:  # several outputs: keys prefixed with the output's key or index
+        keys = list(results) if isinstance(results, dict) else range(len(results))
+        for key in keys:
+            arrays.update({f"{key}_{name}": value for name, value in _result_arrays(results[key]).items()})
     output = args.output if args.output.endswith(".npz") else args.output + ".npz"  # as np.savez names it
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     np.savez(output, **arrays)
     print(f"wrote {', '.join(arrays)} for {len(x)} inputs ({args.samples} samples each) to {output}")
+
+
+def _result_arrays(result):
+    arrays = {"mean": result.mean, "variance": result.variance, "std": result.std}
+    if result.output_type != "regression":
+        arrays["predictive_entropy"] = result.predictive_entropy()
+        arrays["expected_entropy"] = result.expected_entropy()
+        arrays["mutual_information"] = result.mutual_information()
+    if result.samples is not None:
+        arrays["samples"] = result.samples
+    return arrays
+
+
+def _add_export_parser(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="a SavedModel that serves Monte Carlo predictions of a saved model",
+        description="Writes a TensorFlow SavedModel whose serve(x) endpoint (also the serving_default signature) "
+        "draws the Monte Carlo samples of each input and returns mean, variance and, for probability outputs, the "
+        "predictive entropy, expected entropy and mutual information. It loads with tf.saved_model.load alone.",
+    )
+    parser.add_argument("model", help="the model, a .keras file")
+    parser.add_argument("directory", help="the SavedModel folder to write (new or empty)")
+    parser.add_argument("--samples", type=int, default=50, help="Monte Carlo samples per input (default 50)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the first call's samples (default: none)")
+    parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="memory per sampler call (default 256)")
+    _add_output_type(parser)
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args):
+    import kerasdrop
+
+    model = _load_model(args.model)
+    sampler = kerasdrop.MCDropout(
+        model,
+        samples=args.samples,
+        seed=args.seed,
+        memory_budget_mb=args.memory_budget_mb,
+        output_type=args.output_type,
+    )
+    sampler.export(args.directory)
+    print(f"wrote a SavedModel serving {args.samples} Monte Carlo samples per input to {args.directory}")
 
 
 def _add_list_parser(subparsers):
@@ -104,6 +168,7 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo_parser(subparsers)
     _add_predict_parser(subparsers)
+    _add_export_parser(subparsers)
     _add_list_parser(subparsers)
     return parser
 

@@ -80,7 +80,7 @@ def test_predict_regression_output_and_kept_samples(files, tmp_path):
         ("missing.keras", "x", [], "model file not found"),
         ("classifier", "missing.npy", [], "input file not found"),
         ("classifier", "bad_x", [], r"expects arrays of shape \(None, 6\)"),
-        ("plain", "x", [], "found no stochastic layer"),
+        ("plain", "x", [], "found no noise layer"),
         ("classifier", "x", ["--samples", "0"], "`samples`"),
     ],
 )

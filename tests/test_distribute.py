@@ -72,3 +72,30 @@ def test_model_trains_under_mirrored_strategy(strategy):
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses))
     assert losses[-1] < 0.6 * losses[0]
+
+
+# ---------------------------------------------------------------- MCDropout across replicas
+
+
+def test_mc_samples_are_split_across_replicas(strategy):
+    x = np.random.default_rng(0).normal(size=(6, 8)).astype("float32")
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(16, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
+    split = kerasdrop.MCDropout(model, samples=400, seed=1, strategy=strategy)
+    assert split.replicas == 2
+    result = split.predict(x, verbose=0, keep_samples=True)
+    assert result.samples.shape == (400, 6, 3)
+    single = kerasdrop.MCDropout(model, samples=400, seed=2, strategy=tf.distribute.get_strategy())
+    assert single.replicas == 1
+    reference = single.predict(x, verbose=0)
+    error = np.sqrt((result.variance + reference.variance) / 400) + 1e-7
+    assert (np.abs(result.mean - reference.mean) / error).max() < 5.0
+    # One call pools both replicas' samples, replica 0's first: here 200 each, as the budget allows all 400 at
+    # once. Had the replicas shared their seeds, sample i and sample 200 + i would be equal.
+    first, second = result.samples[:200], result.samples[200:]
+    assert not any(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    # With one row a call (a tiny budget), each call gives one sample from each replica.
+    pair = kerasdrop.MCDropout(model, samples=2, seed=3, strategy=strategy, memory_budget_mb=1e-4)
+    samples = pair.predict(x[:1], verbose=0, keep_samples=True).samples
+    assert not np.array_equal(samples[0], samples[1])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import kerasdrop
+from kerasdrop import _compat
 from kerasdrop import ops as kd_ops
 from tests import _mc_models as mcm
 from tests import utils
@@ -108,9 +109,9 @@ def test_prefix_runs_once_per_input_and_the_rest_once_per_sample():
     model, before, after = _counted_model()
     sampler = kerasdrop.MCDropout(model, samples=7, seed=1)
     sampler.predict(np.ones((10, 5), "float32"), verbose=0)
-    assert int(utils.to_numpy(before.rows)) == 10
-    assert int(utils.to_numpy(after.rows)) == 70
-    assert int(utils.to_numpy(after.largest)) == 70  # all samples of the batch in one call
+    assert before.rows == 10
+    assert after.rows == 70
+    assert after.largest == 70  # all samples of the batch in one call
 
 
 def test_memory_budget_bounds_the_rows_of_each_call():
@@ -123,9 +124,9 @@ def test_memory_budget_bounds_the_rows_of_each_call():
     assert rows == 1048 // row_bytes == 5
     result = sampler.predict(x, verbose=0, keep_samples=True)
     assert result.samples.shape == (9, 25, 2)
-    assert int(utils.to_numpy(after.largest)) <= rows
-    assert int(utils.to_numpy(after.rows)) == 9 * 25
-    assert int(utils.to_numpy(before.rows)) == 25
+    assert after.largest <= rows
+    assert after.rows == 9 * 25
+    assert before.rows == 25
 
 
 def test_sampler_is_traced_once():
@@ -141,8 +142,8 @@ def test_default_batch_fits_all_samples_of_a_batch_in_one_call():
     x = np.ones((300, 5), "float32")
     assert sampler.rows_per_call(x) == (208, 252)
     sampler.predict(x, verbose=0)
-    assert int(utils.to_numpy(after.largest)) == 4 * 63  # batch = rows // samples = 63 inputs, 4 samples each
-    assert int(utils.to_numpy(after.rows)) == 1200
+    assert after.largest == 4 * 63  # batch = rows // samples = 63 inputs, 4 samples each
+    assert after.rows == 1200
 
 
 # ---------------------------------------------------------------- kinds of models
@@ -191,17 +192,55 @@ class DropsOnlyInTraining(AlwaysDrops):
         return self.out(hidden)
 
 
+class NormalizesThenDrops(keras.Model):
+    """Dense -> BatchNormalization -> dropout -> Dense, the dropout called always or only in training."""
+
+    def __init__(self, dropout, always=True):
+        super().__init__()
+        self.hidden, self.norm, self.out = (
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(2),
+        )
+        self.dropout, self.always = dropout, always
+
+    def call(self, inputs, training=False):
+        hidden = self.norm(self.hidden(inputs), training=training)
+        if self.always or training:
+            hidden = self.dropout(hidden, training=training)
+        return self.out(hidden)
+
+
 def test_subclassed_models():
     x = np.random.default_rng(2).uniform(0, 1, (3, 5)).astype("float32")
-    model = AlwaysDrops()
-    model(x)
-    _agree(model, x)
-    skipping = DropsOnlyInTraining()
-    skipping(x)
-    with pytest.raises(ValueError, match="did not call them when run with training=False"):
-        kerasdrop.MCDropout(skipping, samples=3).predict(x, verbose=0)
+    for model in (AlwaysDrops(), DropsOnlyInTraining()):  # nothing but the dropout minds `training`
+        model(x)
+        _agree(model, x)
     with pytest.raises(ValueError, match="needs a built model"):
         kerasdrop.MCDropout(AlwaysDrops())
+
+
+def test_subclassed_model_with_batchnorm():
+    x = np.random.default_rng(5).uniform(0, 1, (3, 5)).astype("float32")
+    # kerasdrop's dropout samples under MCDropout while the model runs with training=False: BatchNorm keeps its
+    # moving statistics, so the mean of the (linear) readout is the deterministic output.
+    model = NormalizesThenDrops(kerasdrop.Dropout(0.5))
+    model(x)
+    model.norm.set_weights([np.full(8, 2.0), np.full(8, 0.5), np.full(8, -1.0), np.full(8, 4.0)])
+    result = kerasdrop.MCDropout(model, samples=400, seed=1).predict(x, verbose=0)
+    deterministic = utils.to_numpy(model(x, training=False))
+    mcm.assert_means_agree(result.mean, deterministic, 400, 1, result.variance, 0.0)
+    assert np.all(result.variance > 0)
+    # Keras's Dropout only samples with training=True, which the model would pass to BatchNormalization too.
+    keras_dropout = NormalizesThenDrops(keras.layers.Dropout(0.5))
+    keras_dropout(x)
+    with pytest.raises(ValueError, match=r"cannot sample \['dropout.*'batch_normalization.*BatchNormalization"):
+        kerasdrop.MCDropout(keras_dropout, samples=3).predict(x, verbose=0)
+    # A kerasdrop dropout that the model only calls in training never draws: refused, not silently deterministic.
+    skipping = NormalizesThenDrops(kerasdrop.Dropout(0.5), always=False)
+    skipping(x)
+    with pytest.raises(ValueError, match="drew no noise when the model ran"):
+        kerasdrop.MCDropout(skipping, samples=3).predict(x, verbose=0)
 
 
 def test_dropout_inside_layers_and_recurrent_dropout_are_reached():
@@ -211,7 +250,7 @@ def test_dropout_inside_layers_and_recurrent_dropout_are_reached():
     hidden = keras.layers.LSTM(5, dropout=0.3, recurrent_dropout=0.3)(attention(inputs, inputs))
     model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
     sampler = kerasdrop.MCDropout(model, samples=5)
-    assert {layer.split("_")[0] for layer in sampler.stochastic_layers} >= {"dropout", "lstm"}
+    assert sampler.stochastic_layers == [attention.name, model.layers[2].name]
     _agree(model, x, samples=150)
 
 
@@ -257,11 +296,186 @@ def test_mixed_precision_model():
 def test_models_it_cannot_handle_get_clear_errors():
     inputs = keras.Input((4,))
     plain = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.BatchNormalization()(inputs)))
-    with pytest.raises(ValueError, match="found no stochastic layer.*keras.layers.Dropout"):
+    with pytest.raises(ValueError, match="found no noise layer.*keras.layers.Dropout"):
         kerasdrop.MCDropout(plain)
-    hidden = keras.layers.Dropout(0.5)(inputs)
-    two_outputs = keras.Model(inputs, [keras.layers.Dense(2)(hidden), keras.layers.Dense(1)(hidden)])
-    with pytest.raises(ValueError, match=r"one output.*has 2.*model.outputs\[0\]"):
-        kerasdrop.MCDropout(two_outputs)
     with pytest.raises(TypeError, match="expects a keras.Model"):
         kerasdrop.MCDropout(keras.layers.Dropout(0.5))
+
+
+# ---------------------------------------------------------------- the model is never modified, even under threads
+
+
+def _layer_state(model):
+    """Every layer's attributes: plain values by value, everything else by identity (a swapped object shows)."""
+    state = {}
+    for layer in _compat.flatten_layers(model):
+        for name, value in vars(layer).items():
+            plain = isinstance(value, (bool, int, float, str, type(None)))
+            state[(layer.name, name)] = value if plain else id(value)
+    return state
+
+
+def _busy_model():
+    inputs = keras.Input((6,))
+    hidden = keras.layers.BatchNormalization()(keras.layers.Dense(16, activation="relu")(inputs))
+    hidden = keras.layers.Dropout(0.5, seed=1)(hidden)  # packed masks
+    hidden = kerasdrop.Dropout(0.3, seed=2)(keras.layers.Dense(16, activation="relu")(hidden))
+    hidden = keras.layers.GaussianNoise(0.2, seed=3)(hidden)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
+
+
+def test_threads_share_a_model_and_leave_it_untouched():
+    import threading
+
+    model = _busy_model()
+    x = np.random.default_rng(6).normal(size=(5, 6)).astype("float32")
+    expected = utils.to_numpy(model(x, training=False))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)  # Keras caches its predict function now
+    config, variables, attributes = model.get_config(), mcm.variables_snapshot(model), _layer_state(model)
+    reference = kerasdrop.MCDropout(model, samples=2000, seed=0).predict(x, verbose=0)
+    means, errors = [], []
+
+    def sample(seed):
+        try:
+            for offset in range(2):
+                result = kerasdrop.MCDropout(model, samples=200, seed=seed + offset).predict(x, verbose=0)
+                means.append(result.mean)
+        except Exception as error:  # reported below: a thread's exception would otherwise be lost
+            errors.append(error)
+
+    def predict_deterministically():
+        try:
+            for _ in range(10):
+                np.testing.assert_array_equal(utils.to_numpy(model(x, training=False)), expected)
+        except Exception as error:
+            errors.append(error)
+
+    for round_ in range(3):
+        threads = [threading.Thread(target=sample, args=(10 * round_ + i,)) for i in range(4)]
+        threads.append(threading.Thread(target=predict_deterministically))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors
+    np.testing.assert_array_equal(utils.to_numpy(model(x, training=False)), expected)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+    assert model.get_config() == config
+    mcm.assert_variables_unchanged(model, variables)
+    assert _layer_state(model) == attributes
+    assert len(means) == 24
+    for mean in means:  # each result a correct MC estimate: within 5 standard errors of the long reference run
+        mcm.assert_means_agree(mean, reference.mean, 200, 2000, reference.variance, reference.variance)
+
+
+# ---------------------------------------------------------------- several outputs, chosen layers
+
+
+def test_multi_output_models_give_one_result_per_output_from_shared_masks():
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(8, activation="relu")(inputs))
+    first, second = keras.layers.Dense(3, activation="softmax"), keras.layers.Dense(3, activation="softmax")
+    regression = keras.layers.Dense(1)
+    heads = [first(hidden), second(hidden), regression(hidden)]
+    second.set_weights(first.get_weights())
+    x = np.random.default_rng(7).normal(size=(4, 6)).astype("float32")
+    listed = keras.Model(inputs, heads)
+    results = kerasdrop.MCDropout(listed, samples=30, seed=1).predict(x, verbose=0, keep_samples=True)
+    assert isinstance(results, list) and len(results) == 3
+    np.testing.assert_array_equal(results[0].samples, results[1].samples)  # one sample, one mask for every output
+    assert not np.array_equal(results[0].samples[0], results[0].samples[1])
+    assert results[0].output_type == "probabilities" and results[2].output_type == "regression"
+    assert results[2].samples.shape == (30, 4, 1)
+    keyed = keras.Model(inputs, {"class": heads[0], "value": heads[2]})
+    by_key = kerasdrop.MCDropout(keyed, samples=30, seed=1, output_type={"class": "auto", "value": "regression"})
+    by_key = by_key.predict(x, verbose=0)
+    assert set(by_key) == {"class", "value"}
+    assert by_key["class"].predictive_entropy().shape == (4,)
+    with pytest.raises(ValueError, match="need probability outputs"):
+        by_key["value"].predictive_entropy()
+
+
+READOUT = np.array([0.5, -1.0, 2.0, 1.5, -0.3, 0.8], "float32")
+
+
+def _two_noise_readout():
+    inputs = keras.Input((6,))
+    noisy = keras.layers.GaussianDropout(0.4, name="gaussian")(keras.layers.Dropout(0.5, name="bernoulli")(inputs))
+    readout = keras.layers.Dense(1, use_bias=False)
+    model = keras.Model(inputs, readout(noisy))
+    readout.set_weights([np.reshape(READOUT, (-1, 1))])
+    return model
+
+
+@pytest.mark.parametrize("chosen, rate, gaussian", [("bernoulli", 0.5, False), ("gaussian", 0.4, True)])
+def test_only_the_chosen_layers_sample(chosen, rate, gaussian):
+    model = _two_noise_readout()
+    x = np.array([[1.0, 2.0, 0.5, -1.0, 3.0, 1.2]], "float32")
+    for selector in (chosen, model.get_layer(chosen)):
+        sampler = kerasdrop.MCDropout(model, samples=3000, seed=2, stochastic_layers=[selector])
+        assert sampler.stochastic_layers == [chosen]
+        samples = sampler.predict(x, verbose=0, keep_samples=True).samples[:, 0, 0]
+        mcm.assert_sample_moments(samples, *mcm.dropout_readout_moments(x[0], READOUT, rate, gaussian))
+        if not gaussian:  # the Gaussian layer is left out: each sample is one of the Bernoulli sums exactly
+            kept = np.abs(samples[:, None] - _subset_sums(x[0] * READOUT * 2)[None]).min(axis=1)
+            assert kept.max() < 1e-4
+
+
+def _subset_sums(terms):
+    sums = np.zeros(1)
+    for term in terms:
+        sums = np.concatenate([sums, sums + term])
+    return sums
+
+
+def test_attention_dropout_is_a_noise_layer_of_its_own():
+    inputs = keras.Input((4, 6))
+    attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.5, name="attention")
+    attended = keras.layers.Flatten()(attention(inputs, inputs))
+    dropped = keras.layers.Flatten()(keras.layers.Dropout(0.5, name="plain")(inputs))
+    model = keras.Model(inputs, [keras.layers.Dense(2)(attended), keras.layers.Dense(2)(dropped)])
+    x = np.random.default_rng(8).normal(size=(3, 4, 6)).astype("float32")
+    deterministic = [utils.to_numpy(output) for output in model(x, training=False)]
+    for chosen, varying in (("attention", 0), ("plain", 1)):
+        sampler = kerasdrop.MCDropout(model, samples=20, seed=3, stochastic_layers=[chosen])
+        results = sampler.predict(x, verbose=0, keep_samples=True)
+        fixed = 1 - varying
+        np.testing.assert_allclose(results[fixed].samples, np.broadcast_to(deterministic[fixed], (20, 3, 2)), 1e-5)
+        assert np.all(results[varying].variance > 0)
+
+
+def test_kerasdrop_layer_in_mc_mode_left_out_runs_deterministically():
+    inputs = keras.Input((6,))
+    always = kerasdrop.Dropout(0.5, mc=True, name="always")
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dropout(0.5, name="chosen")(always(inputs))))
+    x = np.ones((2, 6), "float32")
+    chosen = kerasdrop.MCDropout(model, samples=50, seed=4, stochastic_layers=["always"]).predict(x, verbose=0)
+    assert np.all(chosen.variance > 0)
+    keras_only = kerasdrop.MCDropout(model, samples=50, seed=4, stochastic_layers=["chosen"])
+    result = keras_only.predict(x, verbose=0, keep_samples=True)
+    assert np.all(result.variance > 0)
+    # With `always` left out, each sample is one of the outcomes of the Keras dropout alone: a subset sum.
+    weights = utils.to_numpy(model.layers[-1].kernel)
+    for unit in range(2):
+        sums = _subset_sums(2 * weights[:, unit])
+        distances = np.abs(result.samples[:, 0, unit][:, None] - sums[None]).min(axis=1)
+        assert distances.max() < 1e-4
+    assert always.mc is True
+
+
+def test_nothing_that_would_sample_is_refused():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(4, name="dense_in")(inputs)
+    quiet = keras.Model(inputs, keras.layers.Dropout(0.0)(kerasdrop.Dropout(0.0)(hidden)))
+    with pytest.raises(ValueError, match="has rate 0"):
+        kerasdrop.MCDropout(quiet)
+    model = keras.Model(inputs, keras.layers.Dropout(0.5, name="drop")(hidden))
+    with pytest.raises(ValueError, match="`stochastic_layers`.*holds no noise layer.*\\['drop'\\]"):
+        kerasdrop.MCDropout(model, stochastic_layers=["dense_in"])
+    with pytest.raises(ValueError, match="`stochastic_layers`.*has no layer 'nope'"):
+        kerasdrop.MCDropout(model, stochastic_layers=["drop", "nope"])
+    with pytest.raises(TypeError, match="`stochastic_layers`.*entry 3"):
+        kerasdrop.MCDropout(model, stochastic_layers=["drop", 3])
+    with pytest.raises(TypeError, match="`stochastic_layers`"):
+        kerasdrop.MCDropout(model, stochastic_layers=[])
+    assert kerasdrop.MCDropout(model, stochastic_layers="drop").stochastic_layers == ["drop"]

@@ -29,7 +29,10 @@ NAMES = (
     "recurrent_rnn",
     "mc_mlp",
 )
-REGENERATE = "if the change is intended, regenerate with `python examples/make_saved_models.py`"
+REGENERATE = (
+    "if the change is intended, regenerate with `python examples/make_saved_models.py` (`--mc-only` when only "
+    "MCDropout's random streams changed)"
+)
 OUTPUT_ATOL = 1e-5
 MC_SIGMAS = 5.0
 

@@ -218,7 +218,7 @@ def test_entropies_of_a_regression_output_raise():
         X, verbose=0
     )
     for method in (result.predictive_entropy, result.expected_entropy, result.mutual_information):
-        with pytest.raises(ValueError, match="probability vectors"):
+        with pytest.raises(ValueError, match="need probability outputs.*output_type="):
             method()
 
 
@@ -251,3 +251,105 @@ def test_bad_predict_arguments(kwargs, error):
     sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=2)
     with pytest.raises(error, match=f"`{next(iter(kwargs))}`"):
         sampler.predict(np.zeros((2, 8), "float32"), **kwargs)
+
+
+# ---------------------------------------------------------------- output types
+
+
+def _head(units, activation=None, inputs=6, seed=0):
+    x = keras.Input((inputs,))
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(8, activation="relu", kernel_initializer=_init(seed))(x))
+    return keras.Model(x, keras.layers.Dense(units, activation=activation, kernel_initializer=_init(seed + 1))(hidden))
+
+
+def _init(seed):
+    return keras.initializers.RandomNormal(stddev=1.0, seed=seed)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("units", [4, 1])
+def test_logits_go_through_softmax_or_sigmoid_sample_by_sample(units):
+    model = _head(units)
+    x = np.random.default_rng(9).normal(size=(5, 6)).astype("float32")
+    raw = kerasdrop.MCDropout(model, samples=40, seed=3).predict(x, verbose=0, keep_samples=True)
+    assert raw.output_type == "regression"  # auto: no softmax or sigmoid on the output layer
+    logits = kerasdrop.MCDropout(model, samples=40, seed=3, output_type="logits").predict(
+        x, verbose=0, keep_samples=True
+    )
+    z = raw.samples.astype("float64")
+    probs = _softmax(z) if units > 1 else 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(logits.samples, probs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logits.mean, probs.mean(0), rtol=1e-5, atol=1e-6)
+    categorical = probs if units > 1 else np.concatenate([1 - probs, probs], axis=-1)
+    np.testing.assert_allclose(logits.predictive_entropy(), metrics.predictive_entropy(categorical.mean(0)), 1e-4)
+    np.testing.assert_allclose(logits.expected_entropy(), metrics.expected_entropy(categorical), rtol=1e-4)
+
+
+def test_auto_reads_the_activation_never_the_values():
+    x = np.random.default_rng(10).uniform(0, 1, (5, 6)).astype("float32")
+    # Outputs that happen to lie in [0, 1] and sum to 1 are still a regression without softmax or sigmoid.
+    inputs = keras.Input((6,))
+    squashed = keras.layers.Lambda(lambda v: keras.ops.softmax(v))(keras.layers.Dropout(0.5)(inputs))
+    regression = kerasdrop.MCDropout(keras.Model(inputs, squashed), samples=5).predict(x, verbose=0)
+    assert regression.output_type == "regression"
+    with pytest.raises(ValueError, match="read as regression.*output_type='probabilities'"):
+        regression.predictive_entropy()
+    # Several sigmoid units are read as independent Bernoulli probabilities: their entropies add up.
+    multi_label = kerasdrop.MCDropout(_head(3, "sigmoid"), samples=30, seed=1).predict(x, verbose=0, keep_samples=True)
+    p = multi_label.samples.astype("float64")
+    binary = np.stack([1 - p, p], axis=-1)
+    expected = sum(metrics.expected_entropy(binary[..., unit, :]) for unit in range(3))
+    np.testing.assert_allclose(multi_label.expected_entropy(), expected, rtol=1e-4)
+    # A softmax model read as regression on request: moments only.
+    forced = kerasdrop.MCDropout(_head(3, "softmax"), samples=5, output_type="regression").predict(x, verbose=0)
+    with pytest.raises(ValueError, match="need probability outputs"):
+        forced.mutual_information()
+
+
+@pytest.mark.parametrize(
+    "output_type, error, message",
+    [
+        ("softmax", ValueError, "`output_type`.*Received: output_type='softmax'"),
+        (["auto", "auto"], ValueError, "`output_type`.*a list of 1.*has 1 output"),
+        ({"x": "auto"}, ValueError, "`output_type`.*dict with the keys"),
+        ([], ValueError, "`output_type`"),
+        (3, ValueError, "`output_type`"),
+    ],
+)
+def test_bad_output_types(output_type, error, message):
+    with pytest.raises(error, match=message):
+        kerasdrop.MCDropout(_head(3, "softmax"), output_type=output_type)
+
+
+# ---------------------------------------------------------------- non-finite rows, bad inputs
+
+
+def test_non_finite_rows_get_nan_moments_alone():
+    model = _head(3, "softmax")
+    x = np.random.default_rng(11).normal(size=(4, 6)).astype("float32")
+    clean = kerasdrop.MCDropout(model, samples=20, seed=2).predict(x, verbose=0)
+    broken = x.copy()
+    broken[2, 1] = np.inf
+    with pytest.warns(RuntimeWarning, match="1 of 4 inputs gave a NaN or inf"):
+        result = kerasdrop.MCDropout(model, samples=20, seed=2).predict(broken, verbose=0)
+    for values in (result.mean, result.variance, result.predictive_entropy(), result.mutual_information()):
+        assert np.all(np.isnan(values[2]))
+    keep = [0, 1, 3]  # the same masks: the other rows are exactly the clean run's
+    np.testing.assert_array_equal(result.mean[keep], clean.mean[keep])
+    np.testing.assert_array_equal(result.expected_entropy()[keep], clean.expected_entropy()[keep])
+
+
+def test_none_and_string_inputs_and_bad_strategy_are_refused():
+    sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=2)
+    with pytest.raises(ValueError, match="`x`.*Received: x=None"):
+        sampler.predict(None)
+    with pytest.raises(TypeError, match="`x`.*arrays of numbers.*dtype <U"):
+        sampler.predict(np.array([["a"] * 8]))
+    with pytest.raises(TypeError, match="`x`.*arrays or tensors of numbers.*<str>"):
+        sampler.predict({"a": "text"})
+    with pytest.raises(TypeError, match="`strategy`.*tf.distribute.Strategy.*Received: strategy='mirrored'"):
+        kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), strategy="mirrored")

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kerasdrop import _compat
+from kerasdrop import _compat, _sampling_context
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_bool, check_choice, check_rate, check_seed
 
@@ -63,7 +63,13 @@ class StochasticLayer(keras.layers.Layer):
         self.seed_generator = ReplicaSeedGenerator(self.seed)
 
     def is_stochastic(self, training):
-        """True when this call samples noise: in training, or always in Monte Carlo mode."""
+        """True when this call samples noise: in training, or always in Monte Carlo mode.
+
+        While `kerasdrop.MCDropout` traces its sampler, its selection decides instead (in that thread only).
+        """
+        chosen = _sampling_context.selected(self)
+        if chosen is not None:
+            return chosen
         return bool(training) or self.mc
 
     @property

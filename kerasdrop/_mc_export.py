@@ -1,0 +1,148 @@
+"""`kerasdrop.MCDropout.export`: a TensorFlow SavedModel that serves Monte Carlo moments with TensorFlow alone.
+
+The SavedModel holds the model's variables, the sampler's seed state and one graph: the deterministic prefix once,
+then the stochastic part on tiled inputs, chunk after chunk, inside a ``tf.while_loop``, the moments merged as they
+come (`kerasdrop._mc_outputs.merge_moments`). Nothing in it refers to a Python class, so it loads without kerasdrop.
+"""
+
+import os
+
+import keras
+from keras import ops
+
+from kerasdrop import _mc_outputs
+from kerasdrop._validation import _message
+
+
+class _SeedHolder(keras.layers.Layer):
+    """A layer that only holds the sampler's seed generator, so that the SavedModel tracks its state."""
+
+    def __init__(self, generator, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = generator
+        self.built = True
+
+
+def _check_path(path):
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(_message("path", "a folder path (str or os.PathLike)", path))
+    path = os.fspath(path)
+    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        raise ValueError(_message("path", "a folder that does not exist yet, or an empty one", path))
+    return path
+
+
+def _input_signature(mc, input_signature):
+    import tensorflow as tf
+
+    plan = mc._sampler.plan
+    if input_signature is None:
+        if not plan.functional:
+            raise ValueError(
+                _message("input_signature", "a tf.TensorSpec (or a list of them) for a model without a graph", None)
+                + f" (model {mc.model.name!r} is subclassed: its inputs are not known)"
+            )
+        specs = [tf.TensorSpec((None, *tuple(t.shape)[1:]), t.dtype, name=t.name) for t in plan.inputs]
+        return specs[0] if len(specs) == 1 else specs
+    flat = keras.tree.flatten(input_signature)
+    if not flat or not all(isinstance(spec, tf.TensorSpec) for spec in flat):
+        raise TypeError(_message("input_signature", "None, a tf.TensorSpec or a list of them", input_signature))
+    if plan.functional and len(flat) != len(plan.inputs):
+        raise ValueError(
+            _message("input_signature", f"{len(plan.inputs)} tf.TensorSpec (one per model input)", input_signature)
+        )
+    return input_signature
+
+
+def _statistics(kind, count, mean, m2, entropy_sum, finite):
+    """The served tensors of one output, float32, NaN in the rows that had a non-finite sample."""
+    values = {"mean": mean, "variance": m2 / count}
+    if kind.entropy is not None:
+        predictive = _mc_outputs.entropy(mean, kind.entropy)
+        expected = entropy_sum / count
+        values.update(
+            predictive_entropy=predictive,
+            expected_entropy=expected,
+            mutual_information=ops.maximum(predictive - expected, 0.0),
+        )
+    served = {}
+    for name, value in values.items():
+        rows = ops.reshape(finite, (-1,) + (1,) * (len(value.shape) - 1))
+        served[name] = ops.cast(ops.where(rows, value, float("nan")), "float32")
+    return served
+
+
+def _chunk(mc, frontier, copies, batch):
+    """One sampler call of ``copies`` samples: per output ``(mean, m2, entropy_sum, finite)``, float64."""
+    import tensorflow as tf
+
+    sampler = mc._sampler
+    flat = sampler.sample_once(frontier, copies, sampler.draw_states(1)[0])
+    chunks = []
+    for samples, entropies in _mc_outputs.split(flat, mc._kinds):
+        samples = tf.cast(tf.reshape(samples, tf.concat([[copies, batch], tf.shape(samples)[1:]], 0)), "float64")
+        finite = tf.reduce_all(tf.reshape(tf.math.is_finite(samples), (copies, batch, -1)), axis=(0, 2))
+        mean = tf.reduce_mean(samples, axis=0)
+        m2 = tf.reduce_sum(tf.square(samples - mean), axis=0)
+        entropy_sum = tf.zeros_like(finite, "float64")
+        if entropies is not None:
+            entropy_sum = tf.reduce_sum(tf.cast(tf.reshape(entropies, (copies, batch)), "float64"), axis=0)
+        chunks.append((mean, m2, entropy_sum, finite))
+    return chunks
+
+
+def serving_function(mc):
+    """``serve(x)``: the dict of served tensors for a batch of inputs (traced into the SavedModel)."""
+    import tensorflow as tf
+
+    plan, total = mc._sampler.plan, mc.samples
+
+    def serve(x):
+        inputs = keras.tree.flatten(x) if plan.functional else x
+        frontier = plan.run_prefix(inputs) if plan.functional and plan.prefix else inputs
+        batch = tf.shape(keras.tree.flatten(frontier)[0])[0]
+        rows = max(1, int(mc.memory_budget_mb * 2**20 // plan.row_bytes(keras.tree.flatten(frontier))))
+        copies = tf.clip_by_value(rows // tf.maximum(batch, 1), 1, total) if plan.tileable else tf.constant(1)
+        first = _chunk(mc, frontier, copies, batch)
+
+        def body(drawn, state):
+            step = tf.minimum(copies, total - drawn)
+            merged = []
+            for (mean, m2, entropy_sum, finite), chunk in zip(state, _chunk(mc, frontier, step, batch), strict=True):
+                counts = tf.cast(drawn, "float64"), tf.cast(step, "float64")
+                new_mean, new_m2 = _mc_outputs.merge_moments(counts[0], mean, m2, counts[1], chunk[0], chunk[1])
+                merged.append((new_mean, new_m2, entropy_sum + chunk[2], finite & chunk[3]))
+            return drawn + step, merged
+
+        _, state = tf.while_loop(lambda drawn, state: drawn < total, body, (copies, first))
+        served = [_statistics(kind, total, *values) for kind, values in zip(mc._kinds, state, strict=True)]
+        if len(served) == 1:
+            return served[0]
+        keys = _output_keys(plan.output_structure, len(served))
+        return {
+            f"{key}_{name}": value for key, values in zip(keys, served, strict=True) for name, value in values.items()
+        }
+
+    return serve
+
+
+def _output_keys(structure, count):
+    if isinstance(structure, dict):
+        return keras.tree.flatten({key: key for key in structure})
+    return [str(index) for index in range(count)]
+
+
+def export(mc, path, input_signature=None):
+    """Writes the SavedModel of `MCDropout.export` (see there)."""
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "MCDropout.export writes a TensorFlow SavedModel: it needs the TensorFlow backend, not "
+            f"{keras.backend.backend()!r}."
+        )
+    path = _check_path(path)
+    signature = _input_signature(mc, input_signature)
+    archive = keras.export.ExportArchive()
+    archive.track(mc.model)
+    archive.track(_SeedHolder(mc.seed_generator, name="mc_dropout_seed"))
+    archive.add_endpoint("serve", serving_function(mc), input_signature=[signature])
+    archive.write_out(path, verbose=False)

@@ -1,0 +1,102 @@
+"""The inputs `kerasdrop.MCDropout.predict` takes: arrays, structures of arrays, datasets and generators, batched
+and checked against the model's inputs."""
+
+import collections.abc
+import inspect
+import sys
+
+import keras
+import numpy as np
+
+from kerasdrop._validation import _message
+
+
+def is_batched_source(x):
+    """A tf.data.Dataset, a keras PyDataset, a generator or another iterator: batches come ready-made."""
+    if isinstance(x, keras.utils.PyDataset) or inspect.isgenerator(x) or isinstance(x, collections.abc.Iterator):
+        return True
+    tensorflow = sys.modules.get("tensorflow")
+    return tensorflow is not None and isinstance(x, tensorflow.data.Dataset)
+
+
+def iterate_batches(x, batch_size):
+    """Yields the batches of a batched source, or of arrays split into ``batch_size`` rows."""
+    if is_batched_source(x):
+        batches = (x[i] for i in range(len(x))) if isinstance(x, keras.utils.PyDataset) else x
+        for element in batches:
+            yield check_numeric(keras.utils.unpack_x_y_sample_weight(element)[0])
+        return
+    size = batch_size_of(x)
+    for start in range(0, size, batch_size):
+        yield keras.tree.map_structure(lambda array, s=start: array[s : s + batch_size], x)
+
+
+def batch_size_of(x):
+    leaves = keras.tree.flatten(x)
+    if not leaves:
+        raise ValueError("MCDropout.predict received no input arrays.")
+    return int(leaves[0].shape[0])
+
+
+def as_arrays(x):
+    """Lists of numbers become arrays; arrays, tensors and structures of them are kept; None and strings refused."""
+    if x is None:
+        raise ValueError(_message("x", "an array, a list/dict of arrays, a dataset or a generator", x))
+    if is_batched_source(x):
+        return x
+    if isinstance(x, (list, tuple)) and x and not any(hasattr(leaf, "shape") for leaf in keras.tree.flatten(x)):
+        x = np.asarray(x)
+    return check_numeric(x)
+
+
+def check_numeric(x):
+    """Every leaf of ``x`` is an array or tensor of numbers (not None, not strings or objects)."""
+    for leaf in keras.tree.flatten(x) if x is not None else [None]:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None or not hasattr(leaf, "shape"):
+            raise TypeError(
+                _message("x", "arrays or tensors of numbers", f"<{type(leaf).__name__}>")
+                + ". Convert the inputs with numpy.asarray first."
+            )
+        try:
+            standard = keras.backend.standardize_dtype(dtype)
+        except ValueError:
+            standard = "string"
+        if standard == "string":
+            raise TypeError(_message("x", "arrays of numbers", f"<array of dtype {dtype}>"))
+    return x
+
+
+def ordered_inputs(model, symbolic, batch):
+    """The arrays of ``batch`` in the order of the graph's inputs ``symbolic``, each checked against its shape."""
+    structure = getattr(model, "input", None)
+    if isinstance(batch, dict) and isinstance(structure, dict) and set(batch) == set(structure):
+        values = keras.tree.flatten({key: batch[key] for key in structure})  # the order of the model's inputs
+    elif isinstance(batch, dict):
+        missing = [tensor.name for tensor in symbolic if tensor.name not in batch]
+        if missing:
+            raise ValueError(
+                f"MCDropout: the input dict has no entry for the model inputs {missing}. Received keys: {sorted(batch)}"
+            )
+        values = [batch[tensor.name] for tensor in symbolic]
+    elif isinstance(batch, (list, tuple)):
+        values = list(batch)
+    else:
+        values = [batch]
+    if len(values) != len(symbolic):
+        raise ValueError(
+            f"MCDropout: model {model.name!r} takes {len(symbolic)} input(s); received {len(values)} arrays."
+        )
+    for tensor, value in zip(symbolic, values, strict=True):
+        _check_input_shape(model, tensor, value)
+    return values
+
+
+def _check_input_shape(model, symbolic, value):
+    shape = tuple(value.shape)
+    expected = tuple(symbolic.shape)
+    if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape, strict=True)):
+        raise ValueError(
+            f"MCDropout: input {symbolic.name!r} of model {model.name!r} expects arrays of shape {expected} (None: "
+            f"any size). Received an array of shape {shape}"
+        )

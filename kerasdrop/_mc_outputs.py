@@ -1,0 +1,276 @@
+"""What `kerasdrop.MCDropout` makes of a model's outputs: their type (probabilities, logits, regression), the
+per-sample transform and entropies, the running moments, and the result object, `MCDropoutResult`."""
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasdrop import _compat
+from kerasdrop._validation import _message
+
+OUTPUT_TYPES = ("auto", "probabilities", "logits", "regression")
+
+
+class OutputKind:
+    """How one output is read.
+
+    Attributes:
+        output_type: "probabilities", "logits" or "regression" (after "auto" is decided).
+        transform: None, "softmax" or "sigmoid": applied to each sample before the moments.
+        entropy: None, "categorical" (one distribution over the last axis) or "binary" (each unit a Bernoulli
+            probability; its entropies add up over the last axis).
+    """
+
+    def __init__(self, output_type, units, activation=None):
+        self.output_type = output_type
+        self.transform = None
+        self.entropy = None
+        if output_type == "logits":
+            self.transform = "sigmoid" if units == 1 else "softmax"
+            self.entropy = "binary" if units == 1 else "categorical"
+        elif output_type == "probabilities":
+            self.entropy = "binary" if units == 1 or activation == "sigmoid" else "categorical"
+
+    def __repr__(self):
+        return f"OutputKind({self.output_type!r}, transform={self.transform!r}, entropy={self.entropy!r})"
+
+
+def _activation_name(tensor):
+    """ "softmax", "sigmoid" or None: the activation that produced a symbolic output tensor."""
+    operation = _compat.producing_operation(tensor)
+    if isinstance(operation, keras.Model):
+        graph = _compat.functional_graph(operation)
+        if graph is None:
+            return None
+        return _activation_name(graph[1][tensor._keras_history.tensor_index])
+    if isinstance(operation, keras.layers.Softmax):
+        return "softmax"
+    name = getattr(getattr(operation, "activation", None), "__name__", None)
+    return name if name in ("softmax", "sigmoid") else None
+
+
+def _check_type(value, requested):
+    if not isinstance(value, str) or value not in OUTPUT_TYPES:
+        raise ValueError(_message("output_type", f"one of {OUTPUT_TYPES}, or a list/dict of them", requested))
+    return value
+
+
+def check_output_type(output_type):
+    """The ``output_type`` argument with each entry checked (its structure is checked against the outputs later)."""
+    if isinstance(output_type, dict):
+        for value in output_type.values():
+            _check_type(value, output_type)
+    elif isinstance(output_type, (list, tuple)):
+        if not output_type:
+            raise ValueError(_message("output_type", "a string, or a non-empty list/dict", output_type))
+        for value in output_type:
+            _check_type(value, output_type)
+    else:
+        _check_type(output_type, output_type)
+    return output_type
+
+
+def output_kinds(output_type, structure, tensors, model_name):
+    """One `OutputKind` per output, in flat order.
+
+    Args:
+        output_type: the checked ``output_type`` argument: a string, a list, or a dict keyed like the outputs.
+        structure: the model's output structure (a tensor, a list or a dict of them).
+        tensors: the flat list of output tensors (symbolic ones tell their activation; any give their last axis).
+        model_name: for messages.
+    """
+    flat_types = _flat_types(output_type, structure, model_name)
+    kinds = []
+    for requested, tensor in zip(flat_types, tensors, strict=True):
+        activation = _activation_name(tensor) if isinstance(tensor, keras.KerasTensor) else None
+        if requested == "auto":
+            requested = "probabilities" if activation is not None else "regression"
+        units = tensor.shape[-1] if len(tensor.shape) > 1 else 1
+        kinds.append(OutputKind(requested, units, activation))
+    return kinds
+
+
+def _flat_types(output_type, structure, model_name):
+    count = len(keras.tree.flatten(structure))
+    if isinstance(output_type, str):
+        return [output_type] * count
+    if isinstance(output_type, dict):
+        if not isinstance(structure, dict) or set(output_type) != set(structure):
+            keys = sorted(structure) if isinstance(structure, dict) else None
+            raise ValueError(
+                _message("output_type", f"one string, or a dict with the keys of the outputs ({keys})", output_type)
+                + f" (model {model_name!r} has {count} output(s))"
+            )
+        return keras.tree.flatten({key: output_type[key] for key in structure})
+    if len(output_type) != count:
+        raise ValueError(
+            _message("output_type", f"one string, or a list of {count} (one per output)", output_type)
+            + f" (model {model_name!r} has {count} output(s))"
+        )
+    return list(output_type)
+
+
+def entropy(probs, kind):
+    """Entropy in nats over the last axis of a probability tensor (NaN where a row has a non-finite value)."""
+    probs = ops.convert_to_tensor(probs)
+    finite = ops.all(ops.isfinite(probs), axis=-1)
+    probs = ops.clip(probs, 0.0, 1.0)
+    if kind == "binary":
+        probs = ops.stack([1.0 - probs, probs], axis=-1)
+    positive = probs > 0
+    terms = ops.where(positive, probs * ops.log(ops.where(positive, probs, 1.0)), 0.0)
+    value = -ops.sum(terms, axis=-1)
+    if kind == "binary":
+        value = ops.sum(value, axis=-1)
+    return ops.where(finite, value, float("nan"))
+
+
+def postprocess(outputs, kinds):
+    """Per output: its samples in float32 (softmax/sigmoid applied for logits), then, for probability outputs, the
+    entropy of each sample. A flat list of tensors."""
+    flat = []
+    for output, kind in zip(outputs, kinds, strict=True):
+        values = ops.cast(output, "float32")
+        if kind.transform == "softmax":
+            values = ops.softmax(values, axis=-1)
+        elif kind.transform == "sigmoid":
+            values = ops.sigmoid(values)
+        flat.append(values)
+        if kind.entropy is not None:
+            flat.append(entropy(values, kind.entropy))
+    return flat
+
+
+def split(flat, kinds):
+    """The inverse of `postprocess`'s flattening: a list of ``(samples, entropies or None)``, one per output."""
+    pairs, index = [], 0
+    for kind in kinds:
+        entropies = flat[index + 1] if kind.entropy is not None else None
+        pairs.append((flat[index], entropies))
+        index += 2 if kind.entropy is not None else 1
+    return pairs
+
+
+def merge_moments(count_a, mean_a, m2_a, count_b, mean_b, m2_b):
+    """Mean and sum of squared deviations of two groups merged (Chan et al.): works on arrays and tensors alike."""
+    total = count_a + count_b
+    delta = mean_b - mean_a
+    return mean_a + delta * (count_b / total), m2_a + m2_b + delta * delta * (count_a * count_b / total)
+
+
+class Moments:
+    """Running mean, sum of squared deviations and mean entropy over chunks of samples ``(k, N, ...)``, in float64,
+    and which inputs (rows) gave a non-finite value in any sample."""
+
+    def __init__(self, kind, keep_samples):
+        self.kind = kind
+        self.count = 0
+        self.mean = self.m2 = self.entropy = self.finite = None
+        self.kept = [] if keep_samples else None
+
+    def add(self, samples, entropies=None):
+        if self.kept is not None:
+            self.kept.append(samples)
+        samples = samples.astype("float64")
+        rows_finite = np.isfinite(samples).reshape(samples.shape[:2] + (-1,)).all(axis=(0, 2))
+        chunk_mean = samples.mean(axis=0)
+        chunk_m2 = np.sum((samples - chunk_mean) ** 2, axis=0)
+        chunk_entropy = None if entropies is None else entropies.astype("float64").sum(axis=0)
+        if self.count == 0:
+            self.mean, self.m2, self.entropy, self.finite = chunk_mean, chunk_m2, chunk_entropy, rows_finite
+        else:
+            self.mean, self.m2 = merge_moments(self.count, self.mean, self.m2, len(samples), chunk_mean, chunk_m2)
+            self.entropy = None if chunk_entropy is None else self.entropy + chunk_entropy
+            self.finite = self.finite & rows_finite
+        self.count += len(samples)
+
+
+def result_from(parts, kind, num_samples, name):
+    """The `MCDropoutResult` of one output from its `Moments`, one per input batch; rows with a non-finite sample
+    get NaN moments and entropies, with a warning that counts them."""
+    finite = np.concatenate([part.finite for part in parts])
+    mean = np.concatenate([part.mean for part in parts])
+    variance = np.concatenate([part.m2 / part.count for part in parts])
+    expected = None
+    if kind.entropy is not None:
+        expected = np.concatenate([part.entropy / part.count for part in parts])
+    bad = ~finite
+    if bad.any():
+        mean[bad], variance[bad] = np.nan, np.nan
+        if expected is not None:
+            expected[bad] = np.nan
+        warnings.warn(
+            f"MCDropout: {int(bad.sum())} of {len(bad)} inputs gave a NaN or inf in at least one sample of {name}; "
+            "their moments and entropies are NaN (the other inputs are unaffected).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    samples = None
+    if parts[0].kept is not None:
+        samples = np.concatenate([np.concatenate(part.kept, axis=0) for part in parts], axis=1)
+    as32 = None if expected is None else expected.astype("float32")
+    return MCDropoutResult(mean.astype("float32"), variance.astype("float32"), num_samples, samples, as32, kind)
+
+
+class MCDropoutResult:
+    """What `MCDropout.predict` returns for one output: moments of the ``T`` sampled outputs per input.
+
+    Attributes:
+        mean: float32 array ``(N, ...)``, the mean of the samples (the MC prediction; a probability for outputs
+            read as logits, which are turned into probabilities sample by sample).
+        variance: float32 array ``(N, ...)``, their variance (``ddof=0``).
+        std: its square root.
+        samples: float32 array ``(T, N, ...)`` with ``keep_samples=True``, else None.
+        num_samples: ``T``.
+        output_type: how the output was read: "probabilities", "logits" or "regression".
+
+    Inputs with a NaN or inf in any sample get NaN moments and entropies. For probability outputs the entropies
+    below are in nats over the last axis: of the class distribution (softmax), or summed over units each read as
+    a Bernoulli probability (sigmoid; one unit ``p`` is the distribution ``[1 - p, p]``).
+    """
+
+    def __init__(self, mean, variance, num_samples, samples=None, expected_entropy=None, kind=None):
+        self.mean = mean
+        self.variance = variance
+        self.num_samples = num_samples
+        self.samples = samples
+        self._expected_entropy = expected_entropy
+        self._kind = kind if kind is not None else OutputKind("regression", None)
+        self.output_type = self._kind.output_type
+
+    @property
+    def std(self):
+        return np.sqrt(self.variance)
+
+    def _require_probabilities(self):
+        if self._kind.entropy is None:
+            raise ValueError(
+                "The entropies need probability outputs; this output was read as regression (with "
+                "output_type='auto' its layer has no softmax or sigmoid activation). Pass "
+                "output_type='probabilities' or 'logits' to MCDropout for a classifier, or use `mean` and `variance`."
+            )
+
+    def predictive_entropy(self):
+        """``H(mean)``: total uncertainty of the averaged prediction, shape ``mean.shape[:-1]``."""
+        self._require_probabilities()
+        value = entropy(self.mean.astype("float64"), self._kind.entropy)
+        return ops.convert_to_numpy(value).astype("float32")
+
+    def expected_entropy(self):
+        """Mean over the samples of each sample's entropy: the aleatoric part."""
+        self._require_probabilities()
+        return self._expected_entropy
+
+    def mutual_information(self):
+        """BALD: ``predictive_entropy() - expected_entropy()`` (never below 0), the epistemic part."""
+        difference = self.predictive_entropy() - self.expected_entropy()
+        return np.where(np.isnan(difference), np.nan, np.maximum(difference, 0.0)).astype("float32")
+
+    def __repr__(self):
+        kept = "" if self.samples is None else ", samples kept"
+        return (
+            f"MCDropoutResult(num_samples={self.num_samples}, output_type={self.output_type!r}, "
+            f"mean shape {self.mean.shape}{kept})"
+        )
