@@ -3,6 +3,7 @@
 import os
 import platform
 import statistics
+import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -53,3 +54,27 @@ def report(title, medians, baseline, goal=None):
     if goal is not None:
         print(f"  goal: {goal}")
     return ratios
+
+
+def rss_mib():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_during(function):
+    """Peak resident memory (MiB) of this process while ``function`` runs, polled every millisecond."""
+    peak, running = [rss_mib()], [True]
+
+    def poll():
+        while running[0]:
+            peak[0] = max(peak[0], rss_mib())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    try:
+        function()
+    finally:
+        running[0] = False
+        thread.join()
+    return max(peak[0], rss_mib())

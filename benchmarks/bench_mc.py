@@ -16,13 +16,12 @@ Run: ``.venv/bin/python benchmarks/bench_mc.py`` (about a minute on 2 cores).
 
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from benchmarks._timing import machine_description, median_times, report  # noqa: E402
+from benchmarks._timing import machine_description, median_times, peak_rss_during, report, rss_mib  # noqa: E402
 
 SAMPLES = 50
 INPUTS = 1000
@@ -83,30 +82,6 @@ def agreement(model, mc, x):
     return float(z.max()), float(np.mean(z > 3))
 
 
-def _rss_mib():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_during(function):
-    """Peak resident memory (MiB) of this process while ``function`` runs, polled every millisecond."""
-    peak, running = [_rss_mib()], [True]
-
-    def poll():
-        while running[0]:
-            peak[0] = max(peak[0], _rss_mib())
-            time.sleep(0.001)
-
-    thread = threading.Thread(target=poll)
-    thread.start()
-    try:
-        function()
-    finally:
-        running[0] = False
-        thread.join()
-    return max(peak[0], _rss_mib())
-
-
 def memory_child(budget):
     """In a fresh process: RSS added by one MCDropout.predict on the 1,000 inputs, after a small traced warm-up."""
     import keras
@@ -120,7 +95,7 @@ def memory_child(budget):
     mc = kerasdrop.MCDropout(model, samples=SAMPLES, memory_budget_mb=budget)
     mc.predict(x[:8], verbose=0)  # traces the sampler; allocates little
     row_bytes, rows = mc.rows_per_call(x[:1])
-    baseline = _rss_mib()
+    baseline = rss_mib()
     peak = peak_rss_during(lambda: mc.predict(x, verbose=0))
     print(
         f"  budget {budget:6.1f} MiB: estimate {row_bytes} B/row -> {rows} rows a call; "
