@@ -275,8 +275,8 @@ class Sampler:
             return self.sample_once(frontier, copies, ops.take(states, _compat.replica_id(), axis=0))
 
         per_replica = self.strategy.run(replica_sample, args=(frontier, copies, states))
-        local = [self.strategy.experimental_local_results(value) for value in keras.tree.flatten(per_replica)]
-        return [ops.concatenate([ops.convert_to_tensor(part) for part in parts], axis=0) for parts in local]
+        # Gathered across every replica, on every worker of a multi-worker strategy too, in replica order.
+        return [self.strategy.gather(value, axis=0) for value in keras.tree.flatten(per_replica)]
 
 
 def _compile(function, symbolic=None, copies=False):

@@ -234,7 +234,7 @@ class MCDropout:
                 wanted = self.samples - drawn
                 per_replica = min(copies, math.ceil(wanted / replicas))
                 flat = [ops.convert_to_numpy(value) for value in self._sampler.sample(part, per_replica)]
-                step = min(wanted, per_replica * replicas)
+                step = min(wanted, len(flat[0]) // count)
                 if moments is None:
                     moments = [_mc_outputs.Moments(kind, keep_samples) for kind in self._kinds]
                 for accumulator, (samples, entropies) in zip(
