@@ -10,7 +10,7 @@ import os
 import keras
 from keras import ops
 
-from kerasdrop import _mc_outputs
+from kerasdrop import _mc_outputs, _sampler
 from kerasdrop._validation import _message
 
 
@@ -65,30 +65,23 @@ def _statistics(kind, count, mean, m2, entropy_sum, finite):
             expected_entropy=expected,
             mutual_information=ops.maximum(predictive - expected, 0.0),
         )
-    served = {}
-    for name, value in values.items():
-        rows = ops.reshape(finite, (-1,) + (1,) * (len(value.shape) - 1))
-        served[name] = ops.cast(ops.where(rows, value, float("nan")), "float32")
-    return served
+    return {name: ops.cast(_mc_outputs.mask_rows(value, finite), "float32") for name, value in values.items()}
 
 
 def _chunk(mc, frontier, copies, batch):
-    """One sampler call of ``copies`` samples: per output ``(mean, m2, entropy_sum, finite)``, float64."""
+    """One sampler call of ``copies`` samples: per output `kerasdrop._mc_outputs.chunk_moments`."""
     import tensorflow as tf
 
     sampler = mc._sampler
     flat = sampler.sample_once(frontier, copies, sampler.draw_states(1)[0])
-    chunks = []
-    for samples, entropies in _mc_outputs.split(flat, mc._kinds):
-        samples = tf.cast(tf.reshape(samples, tf.concat([[copies, batch], tf.shape(samples)[1:]], 0)), "float64")
-        finite = tf.reduce_all(tf.reshape(tf.math.is_finite(samples), (copies, batch, -1)), axis=(0, 2))
-        mean = tf.reduce_mean(samples, axis=0)
-        m2 = tf.reduce_sum(tf.square(samples - mean), axis=0)
-        entropy_sum = tf.zeros_like(finite, "float64")
-        if entropies is not None:
-            entropy_sum = tf.reduce_sum(tf.cast(tf.reshape(entropies, (copies, batch)), "float64"), axis=0)
-        chunks.append((mean, m2, entropy_sum, finite))
-    return chunks
+
+    def by_sample(values):  # rows (copies * batch, ...) -> (copies, batch, ...)
+        return tf.reshape(values, tf.concat([[copies, batch], tf.shape(values)[1:]], 0))
+
+    return [
+        _mc_outputs.chunk_moments(by_sample(samples), None if entropies is None else by_sample(entropies))
+        for samples, entropies in _mc_outputs.split(flat, mc._kinds)
+    ]
 
 
 def serving_function(mc):
@@ -101,7 +94,7 @@ def serving_function(mc):
         inputs = keras.tree.flatten(x) if plan.functional else x
         frontier = plan.run_prefix(inputs) if plan.functional and plan.prefix else inputs
         batch = tf.shape(keras.tree.flatten(frontier)[0])[0]
-        rows = max(1, int(mc.memory_budget_mb * 2**20 // plan.row_bytes(keras.tree.flatten(frontier))))
+        rows = _sampler.rows_within(mc.memory_budget_mb, plan.row_bytes(keras.tree.flatten(frontier)))
         copies = tf.clip_by_value(rows // tf.maximum(batch, 1), 1, total) if plan.tileable else tf.constant(1)
         first = _chunk(mc, frontier, copies, batch)
 
@@ -118,18 +111,12 @@ def serving_function(mc):
         served = [_statistics(kind, total, *values) for kind, values in zip(mc._kinds, state, strict=True)]
         if len(served) == 1:
             return served[0]
-        keys = _output_keys(plan.output_structure, len(served))
+        keys = _mc_outputs.output_keys(plan.output_structure, len(served))
         return {
             f"{key}_{name}": value for key, values in zip(keys, served, strict=True) for name, value in values.items()
         }
 
     return serve
-
-
-def _output_keys(structure, count):
-    if isinstance(structure, dict):
-        return keras.tree.flatten({key: key for key in structure})
-    return [str(index) for index in range(count)]
 
 
 def export(mc, path, input_signature=None):
@@ -141,6 +128,8 @@ def export(mc, path, input_signature=None):
         )
     path = _check_path(path)
     signature = _input_signature(mc, input_signature)
+    if mc.seed is not None:  # the first call of the SavedModel draws what `predict` draws
+        mc.seed_generator.state.assign(mc._initial_state)
     archive = keras.export.ExportArchive()
     archive.track(mc.model)
     archive.track(_SeedHolder(mc.seed_generator, name="mc_dropout_seed"))

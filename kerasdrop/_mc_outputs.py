@@ -19,19 +19,21 @@ class OutputKind:
     Attributes:
         output_type: "probabilities", "logits" or "regression" (after "auto" is decided).
         transform: None, "softmax" or "sigmoid": applied to each sample before the moments.
-        entropy: None, "categorical" (one distribution over the last axis) or "binary" (each unit a Bernoulli
-            probability; its entropies add up over the last axis).
+        entropy: None, "categorical" (one distribution over the last axis), "binary" (each unit of the last axis a
+            Bernoulli probability; their entropies add up) or "bernoulli" (an output of rank 1: one Bernoulli
+            probability per input).
     """
 
     def __init__(self, output_type, units, activation=None):
         self.output_type = output_type
         self.transform = None
         self.entropy = None
+        binary = "bernoulli" if units is None else "binary"
         if output_type == "logits":
-            self.transform = "sigmoid" if units == 1 else "softmax"
-            self.entropy = "binary" if units == 1 else "categorical"
+            self.transform = "sigmoid" if units in (None, 1) else "softmax"
+            self.entropy = binary if units in (None, 1) else "categorical"
         elif output_type == "probabilities":
-            self.entropy = "binary" if units == 1 or activation == "sigmoid" else "categorical"
+            self.entropy = binary if units in (None, 1) or activation == "sigmoid" else "categorical"
 
     def __repr__(self):
         return f"OutputKind({self.output_type!r}, transform={self.transform!r}, entropy={self.entropy!r})"
@@ -45,10 +47,14 @@ def _activation_name(tensor):
         if graph is None:
             return None
         return _activation_name(graph[1][tensor._keras_history.tensor_index])
-    if isinstance(operation, keras.layers.Softmax):
-        return "softmax"
+    while isinstance(getattr(operation, "layer", None), keras.layers.Layer):  # TimeDistributed and other wrappers
+        operation = operation.layer
+    if operation is None:
+        return None
+    if isinstance(operation, keras.layers.Softmax) or type(operation).__name__ in ("Softmax", "Sigmoid"):
+        return "softmax" if "Softmax" in type(operation).__name__ else "sigmoid"  # a layer, or a keras.ops node
     name = getattr(getattr(operation, "activation", None), "__name__", None)
-    return name if name in ("softmax", "sigmoid") else None
+    return {"softmax": "softmax", "softmax_v2": "softmax", "sigmoid": "sigmoid"}.get(name)
 
 
 def _check_type(value, requested):
@@ -87,7 +93,7 @@ def output_kinds(output_type, structure, tensors, model_name):
         activation = _activation_name(tensor) if isinstance(tensor, keras.KerasTensor) else None
         if requested == "auto":
             requested = "probabilities" if activation is not None else "regression"
-        units = tensor.shape[-1] if len(tensor.shape) > 1 else 1
+        units = tensor.shape[-1] if len(tensor.shape) > 1 else None  # None: rank 1, no units axis
         kinds.append(OutputKind(requested, units, activation))
     return kinds
 
@@ -104,6 +110,13 @@ def _flat_types(output_type, structure, model_name):
                 + f" (model {model_name!r} has {count} output(s))"
             )
         return keras.tree.flatten({key: output_type[key] for key in structure})
+    if isinstance(structure, dict):
+        raise ValueError(
+            _message(
+                "output_type", f"one string, or a dict with the keys of the outputs ({sorted(structure)})", output_type
+            )
+            + f" (model {model_name!r} has a dict of outputs: a list would depend on their order)"
+        )
     if len(output_type) != count:
         raise ValueError(
             _message("output_type", f"one string, or a list of {count} (one per output)", output_type)
@@ -112,19 +125,56 @@ def _flat_types(output_type, structure, model_name):
     return list(output_type)
 
 
+def _x_log_x(p):
+    positive = p > 0
+    return ops.where(positive, p * ops.log(ops.where(positive, p, 1.0)), 0.0)
+
+
 def entropy(probs, kind):
-    """Entropy in nats over the last axis of a probability tensor (NaN where a row has a non-finite value)."""
+    """Entropy in nats of probabilities read as ``kind`` (see `OutputKind`), NaN where a value is not finite.
+
+    "categorical" reduces the last axis; "binary" adds up the Bernoulli entropies of the last axis; "bernoulli"
+    gives one entropy per value. Works on NumPy arrays and tensors alike (``keras.ops``).
+    """
     probs = ops.convert_to_tensor(probs)
-    finite = ops.all(ops.isfinite(probs), axis=-1)
-    probs = ops.clip(probs, 0.0, 1.0)
-    if kind == "binary":
-        probs = ops.stack([1.0 - probs, probs], axis=-1)
-    positive = probs > 0
-    terms = ops.where(positive, probs * ops.log(ops.where(positive, probs, 1.0)), 0.0)
-    value = -ops.sum(terms, axis=-1)
-    if kind == "binary":
-        value = ops.sum(value, axis=-1)
+    finite = ops.isfinite(probs)
+    p = ops.clip(probs, 0.0, 1.0)
+    if kind == "categorical":
+        value = -ops.sum(_x_log_x(p), axis=-1)
+    else:
+        value = -(_x_log_x(p) + _x_log_x(1.0 - p))
+    if kind in ("categorical", "binary"):
+        finite = ops.all(finite, axis=-1)
+        value = value if kind == "categorical" else ops.sum(value, axis=-1)
     return ops.where(finite, value, float("nan"))
+
+
+def chunk_moments(samples, entropies=None):
+    """Of samples ``(k, N, ...)``: mean and sum of squared deviations over the k samples, the sum of the samples'
+    entropies ``(N, ...)`` (zeros without), and which inputs had only finite values, all in float64."""
+    samples = ops.cast(ops.convert_to_tensor(samples), "float64")
+    mean = ops.mean(samples, axis=0)
+    m2 = ops.sum(ops.square(samples - mean), axis=0)
+    finite = ops.isfinite(samples)
+    finite = ops.all(ops.reshape(finite, (ops.shape(finite)[0], ops.shape(finite)[1], -1)), axis=(0, 2))
+    if entropies is None:
+        entropy_sum = ops.zeros_like(finite, "float64")
+    else:
+        entropy_sum = ops.sum(ops.cast(ops.convert_to_tensor(entropies), "float64"), axis=0)
+    return mean, m2, entropy_sum, finite
+
+
+def mask_rows(value, finite):
+    """``value`` with NaN in the rows (first axis) where ``finite`` is False."""
+    rows = ops.reshape(finite, (-1,) + (1,) * (len(value.shape) - 1))
+    return ops.where(rows, value, float("nan"))
+
+
+def output_keys(structure, count):
+    """Names of the outputs, in flat order: the dict keys, or "0", "1", ... for a list."""
+    if isinstance(structure, dict):
+        return [str(key) for key in keras.tree.flatten({key: key for key in structure})]
+    return [str(index) for index in range(count)]
 
 
 def postprocess(outputs, kinds):
@@ -164,8 +214,7 @@ class Moments:
     """Running mean, sum of squared deviations and mean entropy over chunks of samples ``(k, N, ...)``, in float64,
     and which inputs (rows) gave a non-finite value in any sample."""
 
-    def __init__(self, kind, keep_samples):
-        self.kind = kind
+    def __init__(self, keep_samples):
         self.count = 0
         self.mean = self.m2 = self.entropy = self.finite = None
         self.kept = [] if keep_samples else None
@@ -173,17 +222,13 @@ class Moments:
     def add(self, samples, entropies=None):
         if self.kept is not None:
             self.kept.append(samples)
-        samples = samples.astype("float64")
-        rows_finite = np.isfinite(samples).reshape(samples.shape[:2] + (-1,)).all(axis=(0, 2))
-        chunk_mean = samples.mean(axis=0)
-        chunk_m2 = np.sum((samples - chunk_mean) ** 2, axis=0)
-        chunk_entropy = None if entropies is None else entropies.astype("float64").sum(axis=0)
+        chunk = [ops.convert_to_numpy(value) for value in chunk_moments(samples, entropies)]
         if self.count == 0:
-            self.mean, self.m2, self.entropy, self.finite = chunk_mean, chunk_m2, chunk_entropy, rows_finite
+            self.mean, self.m2, self.entropy, self.finite = chunk
         else:
-            self.mean, self.m2 = merge_moments(self.count, self.mean, self.m2, len(samples), chunk_mean, chunk_m2)
-            self.entropy = None if chunk_entropy is None else self.entropy + chunk_entropy
-            self.finite = self.finite & rows_finite
+            self.mean, self.m2 = merge_moments(self.count, self.mean, self.m2, len(samples), chunk[0], chunk[1])
+            self.entropy = self.entropy + chunk[2]
+            self.finite = self.finite & chunk[3]
         self.count += len(samples)
 
 
@@ -191,27 +236,23 @@ def result_from(parts, kind, num_samples, name):
     """The `MCDropoutResult` of one output from its `Moments`, one per input batch; rows with a non-finite sample
     get NaN moments and entropies, with a warning that counts them."""
     finite = np.concatenate([part.finite for part in parts])
-    mean = np.concatenate([part.mean for part in parts])
-    variance = np.concatenate([part.m2 / part.count for part in parts])
+    mean = ops.convert_to_numpy(mask_rows(np.concatenate([part.mean for part in parts]), finite))
+    variance = ops.convert_to_numpy(mask_rows(np.concatenate([part.m2 / part.count for part in parts]), finite))
     expected = None
     if kind.entropy is not None:
         expected = np.concatenate([part.entropy / part.count for part in parts])
-    bad = ~finite
-    if bad.any():
-        mean[bad], variance[bad] = np.nan, np.nan
-        if expected is not None:
-            expected[bad] = np.nan
+        expected = ops.convert_to_numpy(mask_rows(expected, finite)).astype("float32")
+    if not finite.all():
         warnings.warn(
-            f"MCDropout: {int(bad.sum())} of {len(bad)} inputs gave a NaN or inf in at least one sample of {name}; "
-            "their moments and entropies are NaN (the other inputs are unaffected).",
+            f"MCDropout: {int((~finite).sum())} of {len(finite)} inputs gave a NaN or inf in at least one sample of "
+            f"{name}; their moments and entropies are NaN (the other inputs are unaffected).",
             RuntimeWarning,
             stacklevel=3,
         )
     samples = None
     if parts[0].kept is not None:
         samples = np.concatenate([np.concatenate(part.kept, axis=0) for part in parts], axis=1)
-    as32 = None if expected is None else expected.astype("float32")
-    return MCDropoutResult(mean.astype("float32"), variance.astype("float32"), num_samples, samples, as32, kind)
+    return MCDropoutResult(mean.astype("float32"), variance.astype("float32"), num_samples, samples, expected, kind)
 
 
 class MCDropoutResult:

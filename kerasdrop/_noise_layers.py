@@ -33,7 +33,7 @@ def _cells(rnn):
 
 def is_noise_layer(layer):
     if isinstance(layer, keras.layers.RNN):
-        return any(isinstance(cell, StochasticLayer) or not is_inert(cell) for cell in _cells(layer))
+        return any(isinstance(cell, StochasticLayer) or any(_strengths(cell)) for cell in _cells(layer))
     if isinstance(layer, keras.layers.MultiHeadAttention):
         return True
     return isinstance(layer, (StochasticLayer, *KERAS_NOISE_LAYERS))
@@ -81,14 +81,14 @@ class Selection:
     def __init__(self, model, stochastic_layers=None):
         self.model = model
         everything = [layer for layer in noise_layers(model) if layer is not model]
-        candidates = everything if stochastic_layers is None else self._resolve(everything, stochastic_layers)
-        self.layers = [layer for layer in candidates if not is_inert(layer)]
         if not everything:
             raise ValueError(
                 f"MCDropout found no noise layer in model {model.name!r}, so every sample would be the same. It "
                 f"samples through {SUPPORTED}. Add one, e.g. `keras.layers.Dropout(0.5)` or `kerasdrop.Dropout(0.5)` "
                 "before the last Dense layer, and train the model with it."
             )
+        candidates = everything if stochastic_layers is None else self._resolve(everything, stochastic_layers)
+        self.layers = [layer for layer in candidates if not is_inert(layer)]
         if not self.layers:
             what = "every noise layer of" if stochastic_layers is None else "every noise layer selected in"
             raise ValueError(

@@ -54,7 +54,7 @@ def _deterministic_call(operation, args, kwargs):
     return operation(*args, **kwargs)
 
 
-class _Pass:
+class SamplingPass:
     """One run of the stochastic part: the current seed state of every selected noise layer, and which drew noise.
 
     Args:
@@ -74,7 +74,8 @@ class _Pass:
             return _deterministic_call(operation, args, kwargs)
         graph = _compat.functional_graph(operation) if isinstance(operation, keras.Model) else None
         flat_args = keras.tree.flatten(args)
-        if graph is not None and len(flat_args) == len(graph[0]) and not any(keras.tree.flatten(kwargs)):
+        plain = all(value is None for value in keras.tree.flatten(kwargs))  # e.g. no Keras mask to carry inside
+        if graph is not None and len(flat_args) == len(graph[0]) and plain:
             inputs, outputs, nodes = graph
             tensors = {id(symbolic): value for symbolic, value in zip(inputs, flat_args, strict=True)}
             for node in nodes:
@@ -98,7 +99,7 @@ class _Pass:
         for variable in variables:
             self.states[id(variable)] = scope.get_current_value(variable)
         for noise, group in zip(self.selection.inside(layer), groups, strict=True):
-            if not group or any(scope.get_current_value(v) is not before[id(v)] for v in group):
+            if any(scope.get_current_value(v) is not before[id(v)] for v in group):
                 self.drew.add(id(noise))
         return outputs
 
@@ -145,9 +146,13 @@ class GraphPlan:
             if id(tensor) not in noisy:
                 frontier.setdefault(id(tensor), tensor)
         self.frontier = list(frontier.values())
-        if any(_compat.keras_mask(tensor) is not None for tensor in self.frontier):
-            # A Keras mask would not survive the split: run the whole graph for every sample instead.
+        if not self.prefix or any(_compat.keras_mask(tensor) is not None for tensor in self.frontier):
+            # No prefix: the frontier is the inputs, in their order. A Keras mask would not survive the split:
+            # then too the whole graph runs for every sample.
             self.prefix, self.suffix, self.frontier = [], nodes, list(self.inputs)
+        for node in self.suffix:  # refuse now what the trace would refuse later
+            if id(node) in self.noisy_nodes and _compat.functional_graph(node.operation) is None:
+                selection.training_for(node.operation)
 
     def run_prefix(self, inputs):
         tensors = {id(symbolic): value for symbolic, value in zip(self.inputs, inputs, strict=True)}
@@ -188,6 +193,11 @@ class GraphPlan:
         return max(1, total)
 
 
+def rows_within(memory_budget_mb, row_bytes):
+    """How many rows of ``row_bytes`` bytes one sampler call may hold under the budget (at least one)."""
+    return max(1, int(memory_budget_mb * 2**20 // row_bytes))
+
+
 def _row_size(shape, dtype, fill):
     """Bytes of one row (batch entry) of a tensor of ``shape``; None sizes are read from ``fill`` (axis -> size)."""
     size = kd_ops.dtype_size(dtype)
@@ -212,7 +222,7 @@ class Sampler:
         generator: ``keras.random.SeedGenerator`` of MCDropout: each call draws every seed state from it.
         postprocess: function of the flat list of output tensors, returning a flat list of tensors.
         packed_masks: bool, whether Bernoulli dropout with a dyadic keep uses packed masks.
-        strategy: None or a ``tf.distribute.Strategy`` with several replicas.
+        strategy: None or a ``tf.distribute.Strategy`` (used when it has several replicas).
     """
 
     def __init__(self, model, selection, generator, postprocess, packed_masks=True, strategy=None):
@@ -221,8 +231,8 @@ class Sampler:
         self.generator = generator
         self.postprocess = postprocess
         self.packed_masks = packed_masks
-        self.strategy = strategy
         self.replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+        self.strategy = strategy if self.replicas > 1 else None
         self.plan = GraphPlan(model, selection)
         self.seed_variables = [v for group in selection.seed_variables(model) for v in group]
         self.trace_count = 0
@@ -239,6 +249,8 @@ class Sampler:
         return self._compiled_prefix(inputs)
 
     def sample(self, frontier, copies):
+        if keras.backend.backend() == "tensorflow":
+            copies = ops.convert_to_tensor(copies, "int32")  # one trace whatever the number of copies
         return self._compiled_sample(frontier, copies)
 
     def draw_states(self, count):
@@ -252,7 +264,7 @@ class Sampler:
         initial = {
             id(variable): ops.cast(states[index], variable.dtype) for index, variable in enumerate(self.seed_variables)
         }
-        sampling_pass = _Pass(self.selection, initial, self.packed_masks)
+        sampling_pass = SamplingPass(self.selection, initial, self.packed_masks)
         with _sampling_context.selecting(self.selection.ids), keras.StatelessScope():
             outputs = self.plan.run_suffix(tiled, sampling_pass)
         silent = [layer.name for layer in self.selection.layers if id(layer) not in sampling_pass.drew]

@@ -39,22 +39,25 @@ def _add_predict_parser(subparsers):
     )
     parser.add_argument("model", help="the model, a .keras file")
     parser.add_argument("input", help="the inputs, a .npy array of shape (N, ...) as the model expects")
-    parser.add_argument("--samples", type=int, default=50, help="Monte Carlo samples per input (default 50)")
     parser.add_argument("--output", required=True, help="the .npz file to write")
     parser.add_argument("--batch-size", type=int, default=None, help="inputs per batch (default: automatic)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the samples (default: new samples each run)")
-    parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="memory per sampler call (default 256)")
     parser.add_argument("--keep-samples", action="store_true", help="also write every sample, shape (T, N, ...)")
-    _add_output_type(parser)
+    _add_sampler_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_run_predict)
 
 
-def _add_output_type(parser):
+def _add_sampler_arguments(parser):
+    """The MCDropout arguments that `predict` and `export` share."""
+    from kerasdrop._mc_outputs import OUTPUT_TYPES
+
+    parser.add_argument("--samples", type=int, default=50, help="Monte Carlo samples per input (default 50)")
+    parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="memory per sampler call (default 256)")
     parser.add_argument(
         "--output-type",
         default="auto",
-        choices=("auto", "probabilities", "logits", "regression"),
+        choices=OUTPUT_TYPES,
         help="how outputs are read (default auto: probabilities after a softmax or sigmoid, else regression; "
         "logits: softmax, or sigmoid for one unit, on each sample)",
     )
@@ -81,15 +84,10 @@ def _run_predict(args):
     model = _load_model(args.model)
     _existing_file(args.input, "input file")
     import kerasdrop
+    from kerasdrop._mc_outputs import output_keys
 
     x = np.load(args.input, allow_pickle=False)
-    sampler = kerasdrop.MCDropout(
-        model,
-        samples=args.samples,
-        seed=args.seed,
-        memory_budget_mb=args.memory_budget_mb,
-        output_type=args.output_type,
-    )
+    sampler = _mc_dropout(model, args)
     results = sampler.predict(
         x, batch_size=args.batch_size, verbose=0 if args.quiet else 1, keep_samples=args.keep_samples
     )
@@ -97,9 +95,10 @@ def _run_predict(args):
     if isinstance(results, kerasdrop.MCDropoutResult):
         arrays.update(_result_arrays(results))
     else:  # several outputs: keys prefixed with the output's key or index
-        keys = list(results) if isinstance(results, dict) else range(len(results))
-        for key in keys:
-            arrays.update({f"{key}_{name}": value for name, value in _result_arrays(results[key]).items()})
+        keys = output_keys(results, len(results))
+        flat = [results[key] for key in keys] if isinstance(results, dict) else list(results)
+        for key, result in zip(keys, flat, strict=True):
+            arrays.update({f"{key}_{name}": value for name, value in _result_arrays(result).items()})
     output = args.output if args.output.endswith(".npz") else args.output + ".npz"  # as np.savez names it
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     np.savez(output, **arrays)
@@ -127,25 +126,25 @@ def _add_export_parser(subparsers):
     )
     parser.add_argument("model", help="the model, a .keras file")
     parser.add_argument("directory", help="the SavedModel folder to write (new or empty)")
-    parser.add_argument("--samples", type=int, default=50, help="Monte Carlo samples per input (default 50)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the first call's samples (default: none)")
-    parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="memory per sampler call (default 256)")
-    _add_output_type(parser)
+    _add_sampler_arguments(parser)
     parser.set_defaults(handler=_run_export)
 
 
-def _run_export(args):
+def _mc_dropout(model, args):
     import kerasdrop
 
-    model = _load_model(args.model)
-    sampler = kerasdrop.MCDropout(
+    return kerasdrop.MCDropout(
         model,
         samples=args.samples,
         seed=args.seed,
         memory_budget_mb=args.memory_budget_mb,
         output_type=args.output_type,
     )
-    sampler.export(args.directory)
+
+
+def _run_export(args):
+    _mc_dropout(_load_model(args.model), args).export(args.directory)
     print(f"wrote a SavedModel serving {args.samples} Monte Carlo samples per input to {args.directory}")
 
 

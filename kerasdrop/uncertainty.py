@@ -1,6 +1,7 @@
 """Monte Carlo dropout prediction (Gal & Ghahramani 2016): `MCDropout` and its result, `MCDropoutResult`."""
 
 import math
+import warnings
 
 import keras
 from keras import ops
@@ -111,14 +112,8 @@ class MCDropout:
         self.selection = Selection(model, stochastic_layers)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self._initial_state = ops.convert_to_numpy(self.seed_generator.state.value)
-        replicas = 1 if self.strategy is None else self.strategy.num_replicas_in_sync
         self._sampler = _sampler.Sampler(
-            model,
-            self.selection,
-            self.seed_generator,
-            self._postprocess,
-            packed_masks=self.fast_masks,
-            strategy=self.strategy if replicas > 1 else None,
+            model, self.selection, self.seed_generator, self._postprocess, self.fast_masks, self.strategy
         )
         self._kinds = None
         if self._sampler.plan.functional:
@@ -151,13 +146,20 @@ class MCDropout:
     def _postprocess(self, outputs):
         if self._kinds is None:  # a model without a graph: its outputs are known once it runs
             self._kinds = _mc_outputs.output_kinds(self.output_type, self._structure(), outputs, self.model.name)
+            if "auto" in keras.tree.flatten(self.output_type):
+                warnings.warn(
+                    f"MCDropout: output_type='auto' cannot see the output activation of model {self.model.name!r} "
+                    "(it has no graph of layers), so its outputs are read as regression. Pass "
+                    "output_type='probabilities' or 'logits' for a classifier.",
+                    stacklevel=2,
+                )
         return _mc_outputs.postprocess(outputs, self._kinds)
 
     def rows_per_call(self, inputs):
         """``(bytes_per_row, rows)`` for a batch of ``inputs``: the estimated size of one (input, sample) row of the
         sampler's tensors, and how many rows one call may hold under the memory budget (per replica)."""
         row_bytes = self._sampler.plan.row_bytes(self._standardize(inputs))
-        return row_bytes, max(1, int(self.memory_budget_mb * 2**20 // row_bytes))
+        return row_bytes, _sampler.rows_within(self.memory_budget_mb, row_bytes)
 
     def predict(self, x, batch_size=None, verbose="auto", keep_samples=False):
         """Draws ``samples`` Monte Carlo predictions per input and returns their moments.
@@ -195,11 +197,10 @@ class MCDropout:
             self.seed_generator.state.assign(self._initial_state)
         target = None if batched else _mc_inputs.batch_size_of(x)
         bar = keras.utils.Progbar(target, verbose=1 if verbose == "auto" else verbose, unit_name="input")
-        parts, done, rows = [], 0, None
+        parts, done = [], 0
         for batch in _mc_inputs.iterate_batches(x, batch_size):
             inputs = self._standardize(batch)
-            if rows is None:
-                rows = self.rows_per_call(batch)[1]
+            rows = self.rows_per_call(batch)[1]  # per batch: a dataset's batches may differ in their other sizes
             parts.extend(self._sample_batch(self._sampler.prefix(inputs), rows, keep_samples))
             done += _mc_inputs.batch_size_of(inputs)
             if verbose != 0:
@@ -236,7 +237,7 @@ class MCDropout:
                 flat = [ops.convert_to_numpy(value) for value in self._sampler.sample(part, per_replica)]
                 step = min(wanted, len(flat[0]) // count)
                 if moments is None:
-                    moments = [_mc_outputs.Moments(kind, keep_samples) for kind in self._kinds]
+                    moments = [_mc_outputs.Moments(keep_samples) for _ in self._kinds]
                 for accumulator, (samples, entropies) in zip(
                     moments, _mc_outputs.split(flat, self._kinds), strict=True
                 ):
@@ -259,11 +260,10 @@ class MCDropout:
         return keras.tree.pack_sequence_as(structure, results)
 
     def _output_names(self):
-        structure = self._structure()
-        if isinstance(structure, dict):
-            return [f"output {key!r}" for key in keras.tree.flatten({key: key for key in structure})]
         count = len(self._kinds)
-        return ["the output"] if count == 1 else [f"output {index}" for index in range(count)]
+        if count == 1:
+            return ["the output"]
+        return [f"output {key!r}" for key in _mc_outputs.output_keys(self._structure(), count)]
 
     def export(self, path, input_signature=None):
         """Writes a TensorFlow SavedModel that serves these Monte Carlo predictions, for TF Serving and the like.
@@ -271,8 +271,13 @@ class MCDropout:
         Its ``serve(x)`` endpoint (also the ``serving_default`` signature) draws ``samples`` samples of each input
         and returns a dict of float32 tensors: ``mean`` and ``variance``, and for probability outputs
         ``predictive_entropy``, ``expected_entropy`` and ``mutual_information``; with several outputs the keys are
-        prefixed with the output's key or index (``"0/mean"``). Each call draws new samples. The SavedModel runs
-        with TensorFlow alone: ``tf.saved_model.load(path).serve(x)``, no kerasdrop needed.
+        prefixed with the output's key or index (``"0_mean"``). Each call draws new samples; with an int ``seed``
+        the first call draws the samples ``predict`` draws. The SavedModel runs with TensorFlow alone, no kerasdrop
+        needed: ``loaded = tf.saved_model.load(path)``, then ``loaded.serve(x)`` (keep ``loaded``: its variables
+        live as long as it does).
+
+        The chunk size (samples a call) is set from the memory budget for the whole batch of a call, with sizes
+        that are unknown in the model's input shapes counted as 1: split very large batches before serving.
 
         Args:
             path: a folder that does not exist yet, or an empty one.

@@ -116,3 +116,18 @@ def test_cli_export_and_predict_output_type(tmp_path, capsys):
         np.testing.assert_allclose(served["mean"], predicted["mean"], rtol=1e-5, atol=1e-7)
     assert cli.main(["export", str(tmp_path / "logits.keras"), str(tmp_path / "served")]) == 2
     assert "empty one" in capsys.readouterr().err
+
+
+def test_export_of_a_sequence_classifier(tmp_path):
+    # Probabilities per time step, (N, T, C): entropies per input and step.
+    inputs = keras.Input((5, 4))
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(8, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
+    options = {"samples": 20, "seed": 2}
+    kerasdrop.MCDropout(model, **options).export(tmp_path / "sequence")
+    x = np.random.default_rng(3).normal(size=(2, 5, 4)).astype("float32")
+    served = serve_in_fresh_process(tmp_path / "sequence", x, tmp_path)[0]
+    expected = kerasdrop.MCDropout(model, **options).predict(x, verbose=0)
+    assert served["predictive_entropy"].shape == (2, 5)
+    np.testing.assert_allclose(served["expected_entropy"], expected.expected_entropy(), rtol=1e-5)
+    np.testing.assert_allclose(served["mean"], expected.mean, rtol=1e-5, atol=1e-7)

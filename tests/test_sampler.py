@@ -82,15 +82,14 @@ def test_batchnorm_uses_moving_statistics_and_no_variable_changes(bn_first):
     assert close[0].any(axis=0).all() and close[1].any(axis=0).all()  # both outcomes occur for every unit
 
 
-def test_layers_are_restored_after_sampling():
+def test_layers_are_untouched_after_sampling():
     dropout, kd_dropout = keras.layers.Dropout(0.5), kerasdrop.Dropout(0.5)
     inputs = keras.Input((8,))
     model = keras.Model(inputs, kd_dropout(dropout(inputs)))
+    attributes = _layer_state(model)
     kerasdrop.MCDropout(model, samples=3).predict(np.ones((2, 8), "float32"), verbose=0)
-    assert "call" not in vars(dropout) and "call" not in vars(kd_dropout)
+    assert _layer_state(model) == attributes
     assert kd_dropout.mc is False
-    assert isinstance(dropout.seed_generator, keras.random.SeedGenerator)
-    assert dropout.seed_generator in dropout._seed_generators
     np.testing.assert_array_equal(model.predict(np.ones((2, 8), "float32"), verbose=0), np.ones((2, 8)))
 
 
@@ -256,16 +255,21 @@ def test_dropout_inside_layers_and_recurrent_dropout_are_reached():
 
 def test_masked_sequences_keep_their_mask():
     tokens = np.array([[3, 1, 4, 0, 0], [2, 7, 0, 0, 0]], "int32")
-    inputs = keras.Input((5,), dtype="int32")
+    inputs = keras.Input((None,), dtype="int32")
     embedded = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
     model = keras.Model(inputs, keras.layers.LSTM(3)(keras.layers.Dropout(0.5)(embedded)))
-    sampler = kerasdrop.MCDropout(model, samples=40, seed=5)
+    sampler = kerasdrop.MCDropout(model, samples=400, seed=5)
     assert sampler._sampler.plan.prefix == []  # a mask crosses the split: the whole graph runs per sample
-    padded = tokens.copy()
-    padded[:, 3:] = 0
-    longer = np.concatenate([tokens[:, :3], np.zeros((2, 2), "int32")], axis=1)
-    first = sampler.predict(padded, verbose=0).mean
-    np.testing.assert_array_equal(first, sampler.predict(longer, verbose=0).mean)
+    # The padded steps are masked: the same as the sequence cut before them (in distribution; the masks differ).
+    padded = sampler.predict(tokens[:1], verbose=0)
+    cut = sampler.predict(tokens[:1, :3], verbose=0)
+    mcm.assert_means_agree(padded.mean, cut.mean, 400, 400, padded.variance, cut.variance)
+    # Without the mask the padded steps would count: the deterministic outputs then differ clearly.
+    plain = keras.layers.Embedding(10, 4)
+    unmasked = keras.Model(inputs, model.layers[-1](plain(inputs)))
+    plain.set_weights(model.layers[1].get_weights())
+    gap = utils.to_numpy(unmasked(tokens[:1])) - utils.to_numpy(model(tokens[:1], training=False))
+    assert np.abs(gap).max() > 10 * np.sqrt(padded.variance.max() / 400)
     _agree(model, tokens, samples=200)
 
 
@@ -479,3 +483,70 @@ def test_nothing_that_would_sample_is_refused():
     with pytest.raises(TypeError, match="`stochastic_layers`"):
         kerasdrop.MCDropout(model, stochastic_layers=[])
     assert kerasdrop.MCDropout(model, stochastic_layers="drop").stochastic_layers == ["drop"]
+
+
+def test_inputs_keep_their_order_when_the_noise_reads_them_first():
+    # The stochastic part reads `b` before `a`: with no prefix the inputs must still be paired by name.
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    dropped = [keras.layers.Dropout(0.5)(b), keras.layers.Dropout(0.5)(a)]
+    model = keras.Model([a, b], keras.layers.Dense(1, use_bias=False)(keras.layers.Concatenate()(dropped)))
+    model.layers[-1].set_weights([np.array([[1.0], [1.0], [1.0], [0.0], [0.0], [0.0]])])  # reads `b` only
+    result = kerasdrop.MCDropout(model, samples=300, seed=1).predict([np.zeros((2, 3)), np.ones((2, 3))], verbose=0)
+    assert np.all(result.mean > 2.0)  # E = 3 from `b`; `a` is zeros: swapped inputs would give 0
+
+
+@pytest.mark.filterwarnings("ignore:Layer .* was passed an input with a mask")
+def test_nested_model_called_with_a_mask_argument():
+    # Keras records `mask=` in the call of a nested model fed by a masking layer; the sampler must run it.
+    tokens = np.array([[3, 1, 4, 0, 0], [2, 7, 0, 0, 0]], "int32")
+    inner_inputs = keras.Input((None, 4))
+    inner = keras.Model(inner_inputs, keras.layers.LSTM(3)(keras.layers.Dropout(0.5)(inner_inputs)))
+    inputs = keras.Input((None,), dtype="int32")
+    model = keras.Model(inputs, inner(keras.layers.Embedding(10, 4, mask_zero=True)(inputs)))
+    result = _agree(model, tokens, samples=200)
+    assert result.mean.shape == (2, 3)
+
+
+def test_recurrent_cell_without_noise_is_not_a_noise_layer():
+    class PlainCell(keras.layers.Layer):
+        state_size = 2
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], 2))
+
+        def call(self, inputs, states):
+            output = keras.ops.matmul(inputs, self.kernel) + states[0]
+            return output, [output]
+
+    inputs = keras.Input((4, 3))
+    model = keras.Model(inputs, keras.layers.RNN(PlainCell())(inputs))
+    with pytest.raises(ValueError, match="found no noise layer"):
+        kerasdrop.MCDropout(model)
+
+
+def test_subclassed_model_is_traced_once_whatever_the_chunks():
+    model = AlwaysDrops()
+    x = np.ones((5, 5), "float32")
+    model(x)
+    row_bytes = kerasdrop.MCDropout(model).rows_per_call(x)[0]
+    sampler = kerasdrop.MCDropout(model, samples=23, memory_budget_mb=35 * row_bytes / 2**20)  # 7, 7, 7, 2 copies
+    sampler.predict(x, verbose=0)
+    assert sampler.trace_count == 1
+    sampler.predict(x[:3], verbose=0)  # a new batch size: one more trace, with the batch axis left open
+    sampler.predict(x[:4], verbose=0)
+    assert sampler.trace_count == 2
+
+
+def test_batchnorm_next_to_keras_dropout_is_refused_at_construction():
+    class Block(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.dropout = keras.layers.BatchNormalization(), keras.layers.Dropout(0.5)
+
+        def call(self, inputs, training=False):
+            return self.dropout(self.norm(inputs, training=training), training=training)
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(Block()(inputs)))
+    with pytest.raises(ValueError, match="cannot sample.*inside layer.*BatchNormalization"):
+        kerasdrop.MCDropout(model)

@@ -353,3 +353,50 @@ def test_none_and_string_inputs_and_bad_strategy_are_refused():
         sampler.predict({"a": "text"})
     with pytest.raises(TypeError, match="`strategy`.*tf.distribute.Strategy.*Received: strategy='mirrored'"):
         kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), strategy="mirrored")
+
+
+def test_a_list_of_output_types_is_refused_for_dict_outputs():
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dropout(0.5)(inputs)
+    heads = {"zvalue": keras.layers.Dense(1)(hidden), "aclass": keras.layers.Dense(3, activation="softmax")(hidden)}
+    model = keras.Model(inputs, heads)
+    with pytest.raises(ValueError, match="`output_type`.*dict with the keys.*\\['aclass', 'zvalue'\\]"):
+        kerasdrop.MCDropout(model, output_type=["regression", "probabilities"])
+    results = kerasdrop.MCDropout(model, samples=5, output_type={"zvalue": "regression", "aclass": "auto"}).predict(
+        np.ones((2, 6), "float32"), verbose=0
+    )
+    assert results["zvalue"].output_type == "regression" and results["aclass"].output_type == "probabilities"
+    assert results["zvalue"].mean.shape == (2, 1) and results["aclass"].mean.shape == (2, 3)
+
+
+def test_rank_one_outputs_are_one_probability_per_input():
+    inputs = keras.Input((6,))
+    logit = keras.layers.Reshape(())(keras.layers.Dense(1)(keras.layers.Dropout(0.5)(inputs)))
+    model = keras.Model(inputs, logit)
+    x = np.random.default_rng(12).normal(size=(4, 6)).astype("float32")
+    result = kerasdrop.MCDropout(model, samples=30, seed=1, output_type="logits").predict(
+        x, verbose=0, keep_samples=True
+    )
+    assert result.mean.shape == (4,) and result.samples.shape == (30, 4)
+    p = result.samples.astype("float64")
+    two = np.stack([1 - p, p], axis=-1)
+    np.testing.assert_allclose(result.expected_entropy(), metrics.expected_entropy(two), rtol=1e-4)
+    np.testing.assert_allclose(result.predictive_entropy(), metrics.predictive_entropy(two.mean(0)), rtol=1e-4)
+
+
+def test_auto_on_a_subclassed_model_warns_that_it_reads_regression():
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dropout, self.out = keras.layers.Dropout(0.5), keras.layers.Dense(3, activation="softmax")
+
+        def call(self, inputs, training=False):
+            return self.out(self.dropout(inputs, training=training))
+
+    model = Classifier()
+    model(np.ones((1, 4), "float32"))
+    with pytest.warns(UserWarning, match="cannot see the output activation"):
+        result = kerasdrop.MCDropout(model, samples=4).predict(np.ones((2, 4), "float32"), verbose=0)
+    assert result.output_type == "regression"
+    chosen = kerasdrop.MCDropout(model, samples=4, output_type="probabilities").predict(np.ones((2, 4)), verbose=0)
+    assert chosen.predictive_entropy().shape == (2,)
