@@ -149,7 +149,7 @@ def test_default_batch_fits_all_samples_of_a_batch_in_one_call():
 
 
 def _agree(model, x, samples=300):
-    result = kerasdrop.MCDropout(model, samples=samples, seed=3).predict(x, verbose=0)
+    result = kerasdrop.MCDropout(model, samples=samples, seed=3, output_type="regression").predict(x, verbose=0)
     reference = mcm.independent_calls(model, x, samples)
     mcm.assert_means_agree(result.mean, reference.mean(0), samples, samples, result.variance, reference.var(0))
     assert np.all(result.variance > 0)
@@ -226,7 +226,7 @@ def test_subclassed_model_with_batchnorm():
     model = NormalizesThenDrops(kerasdrop.Dropout(0.5))
     model(x)
     model.norm.set_weights([np.full(8, 2.0), np.full(8, 0.5), np.full(8, -1.0), np.full(8, 4.0)])
-    result = kerasdrop.MCDropout(model, samples=400, seed=1).predict(x, verbose=0)
+    result = kerasdrop.MCDropout(model, samples=400, seed=1, output_type="regression").predict(x, verbose=0)
     deterministic = utils.to_numpy(model(x, training=False))
     mcm.assert_means_agree(result.mean, deterministic, 400, 1, result.variance, 0.0)
     assert np.all(result.variance > 0)
@@ -339,11 +339,14 @@ def test_threads_share_a_model_and_leave_it_untouched():
     reference = kerasdrop.MCDropout(model, samples=2000, seed=0).predict(x, verbose=0)
     means, errors = [], []
 
+    shared = kerasdrop.MCDropout(model, samples=200)  # one object used by several threads at once as well
+
     def sample(seed):
         try:
             for offset in range(2):
                 result = kerasdrop.MCDropout(model, samples=200, seed=seed + offset).predict(x, verbose=0)
                 means.append(result.mean)
+            means.append(shared.predict(x, verbose=0).mean)
         except Exception as error:  # reported below: a thread's exception would otherwise be lost
             errors.append(error)
 
@@ -367,7 +370,7 @@ def test_threads_share_a_model_and_leave_it_untouched():
     assert model.get_config() == config
     mcm.assert_variables_unchanged(model, variables)
     assert _layer_state(model) == attributes
-    assert len(means) == 24
+    assert len(means) == 36
     for mean in means:  # each result a correct MC estimate: within 5 standard errors of the long reference run
         mcm.assert_means_agree(mean, reference.mean, 200, 2000, reference.variance, reference.variance)
 
@@ -529,7 +532,8 @@ def test_subclassed_model_is_traced_once_whatever_the_chunks():
     x = np.ones((5, 5), "float32")
     model(x)
     row_bytes = kerasdrop.MCDropout(model).rows_per_call(x)[0]
-    sampler = kerasdrop.MCDropout(model, samples=23, memory_budget_mb=35 * row_bytes / 2**20)  # 7, 7, 7, 2 copies
+    budget = 35 * row_bytes / 2**20  # 7, 7, 7, 2 copies
+    sampler = kerasdrop.MCDropout(model, samples=23, memory_budget_mb=budget, output_type="regression")
     sampler.predict(x, verbose=0)
     assert sampler.trace_count == 1
     sampler.predict(x[:3], verbose=0)  # a new batch size: one more trace, with the batch axis left open
