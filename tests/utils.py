@@ -99,13 +99,14 @@ def recorded_fit_outputs(layer, x, epochs=3):
     inputs = keras.Input(x.shape[1:], batch_size=x.shape[0])
     outputs = recorder(layer(inputs))
     model = keras.Model(inputs, keras.layers.Flatten()(outputs))
-    model.compile(optimizer="sgd", loss="mse")
+    # Learning rate 0 and no shuffling: weights and inputs stay put, so two steps differ only if their noise does.
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
     seen = []
     callback = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: seen.append(to_numpy(recorder.last))
     )
     target = np.zeros((x.shape[0], int(np.prod(model.output_shape[1:]))), "float32")
-    model.fit(x, target, batch_size=x.shape[0], epochs=epochs, verbose=0, callbacks=[callback])
+    model.fit(x, target, batch_size=x.shape[0], epochs=epochs, verbose=0, shuffle=False, callbacks=[callback])
     return seen
 
 

@@ -211,6 +211,22 @@ def test_fresh_noise_in_fit(name):
     utils.assert_fresh_noise_in_fit(FACTORIES[name](), sample_input(name))
 
 
+class FrozenMaskDense(keras.layers.Dense):
+    """A Dense layer whose input mask repeats at every step (an int seed): what the `fit` check must catch, even
+    though its weights would change under a training optimizer and `fit` would reorder a shuffled batch."""
+
+    def call(self, inputs, training=False):
+        if training:
+            inputs = keras.random.dropout(inputs, 0.5, seed=7)
+        return super().call(inputs)
+
+
+def test_fresh_noise_check_fails_when_the_noise_repeats():
+    x = np.random.default_rng(0).normal(size=(8, 6)).astype("float32")
+    with pytest.raises(AssertionError, match="repeated the same noise"):
+        utils.assert_fresh_noise_in_fit(FrozenMaskDense(4), x)
+
+
 # ---------------------------------------------------------------- Monte Carlo mode
 
 
