@@ -418,7 +418,9 @@ class MaxDrop2D(ElementwiseDropout):
 
     def _maxima(self, inputs):
         axes = self._reduced_axes()
-        return ops.equal(inputs, ops.max(inputs, axis=axes, keepdims=True)), axes
+        # `initial` makes the maximum of an empty batch defined (an empty result) instead of an error.
+        maxima = ops.max(inputs, axis=axes, keepdims=True, initial=float("-inf"))
+        return ops.equal(inputs, maxima), axes
 
     def _test_output(self, inputs):
         if self.rate == 0:

@@ -480,6 +480,15 @@ def test_wrong_rank(name, shape):
         FACTORIES[name]()(np.ones(shape, "float32"))
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_empty_batch_gives_an_empty_output(name, training):
+    layer = FACTORIES[name]()
+    output = utils.to_numpy(layer(np.ones((0, 6, 6, 3), "float32"), training=training))
+    reference = keras.layers.MaxPooling2D() if "Pooling" in name else keras.layers.Identity()
+    assert output.shape == tuple(reference.compute_output_shape((0, 6, 6, 3)))
+
+
 @pytest.mark.parametrize("name", ["MaxPoolingDropout2D", "AvgPoolingDropout2D"])
 def test_valid_pooling_larger_than_input(name):
     with pytest.raises(ValueError, match="spatial sizes >= pool_size"):
