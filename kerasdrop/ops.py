@@ -38,15 +38,16 @@ def dropout(inputs, rate, noise_shape=None, seed=None, scaling="inverted"):
 
     ``scaling="inverted"``: ``x * m / keep``; ``"weight_scaling"``: ``x * m`` (the caller rescales by ``keep`` at
     test time). The mask has shape ``noise_shape`` (None entries take the input's size) and broadcasts over the rest.
+    Dropped units are exactly 0, whatever their value (inf and NaN included), as in Keras.
     """
     if isinstance(rate, numbers.Real) and rate == 0:
         return inputs
     keep = 1.0 - rate
-    mask = bernoulli_mask(resolve_noise_shape(inputs, noise_shape), keep, seed, dtype=inputs.dtype)
+    kept = bernoulli_mask(resolve_noise_shape(inputs, noise_shape), keep, seed, dtype="bool")
     if scaling == "inverted":
-        # Scale the mask, not the input: the mask is the smaller tensor when it is broadcast.
-        mask = mask * ops.cast(1.0 / keep, inputs.dtype)
-    return inputs * mask
+        inputs = inputs * ops.cast(1.0 / keep, inputs.dtype)
+    # A selection, not a product with the mask: a dropped unit is exactly 0 even where the input is inf or NaN.
+    return ops.where(kept, inputs, ops.zeros_like(inputs))
 
 
 def gaussian_dropout(inputs, rate, seed=None):

@@ -117,6 +117,20 @@ def assert_fresh_noise_in_fit(layer, x):
         assert not np.array_equal(previous, current), "fit repeated the same noise at two steps"
 
 
+def assert_dropped_non_finite_values_are_zero(layer, x):
+    """Units that are dropped are exactly 0 even where the input is inf or NaN; kept ones keep their inf or NaN, and
+    neither spreads to another element (every output where the input is finite is finite)."""
+    x = np.array(x, copy=True)
+    flat = x.reshape(-1)
+    flat[::5], flat[2::5] = np.inf, np.nan
+    y = train_call(layer, x)
+    non_finite = ~np.isfinite(x)
+    assert np.all(np.isfinite(y[~non_finite])), "a non-finite input spread to other elements"
+    dropped, kept = non_finite & (y == 0), non_finite & (y != 0)  # NaN != 0: a kept NaN counts as kept
+    assert dropped.any() and kept.any(), "the draw should drop some non-finite inputs and keep others"
+    np.testing.assert_array_equal(np.isnan(y[kept]), np.isnan(x[kept]))
+
+
 def assert_config_round_trip(layer):
     """``from_config(get_config())`` rebuilds a layer with exactly the same config, through JSON too."""
     config = layer.get_config()

@@ -235,7 +235,8 @@ class DropBlock2D(_ImageLayer):
         # count / count_kept in float32: the counts overflow float16; an all-dropped batch gives zeros, not NaN.
         count = ops.cast(ops.size(keep_mask), "float32")
         scale = count / ops.maximum(ops.sum(keep_mask), 1.0)
-        return inputs * ops.cast(keep_mask * scale, inputs.dtype)
+        scaled = inputs * ops.cast(scale, inputs.dtype)
+        return ops.where(keep_mask > 0, scaled, ops.zeros_like(inputs))  # dropped units exactly 0, inf included
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "block_size": self.block_size}

@@ -211,6 +211,11 @@ def test_fresh_noise_in_fit(name):
     utils.assert_fresh_noise_in_fit(FACTORIES[name](), sample_input(name))
 
 
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "GaussianDropout"])
+def test_dropped_inf_and_nan_are_zero(name):
+    utils.assert_dropped_non_finite_values_are_zero(FACTORIES[name](seed=3), sample_input(name))
+
+
 class FrozenMaskDense(keras.layers.Dense):
     """A Dense layer whose input mask repeats at every step (an int seed): what the `fit` check must catch, even
     though its weights would change under a training optimizer and `fit` would reorder a shuffled batch."""

@@ -289,6 +289,10 @@ def test_no_nan_at_rate_close_to_one(policy):
         assert np.all(np.isfinite(utils.to_numpy(keras.ops.cast(output, "float32"))))
 
 
+def test_dropblock_drops_inf_and_nan_to_zero():
+    utils.assert_dropped_non_finite_values_are_zero(FACTORIES["DropBlock2D"](seed=2), sample_input())
+
+
 # ---------------------------------------------------------------- errors
 
 
