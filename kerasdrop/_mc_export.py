@@ -27,7 +27,7 @@ def _check_path(path):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(_message("path", "a folder path (str or os.PathLike)", path))
     path = os.fspath(path)
-    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+    if not path or (os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path))):
         raise ValueError(_message("path", "a folder that does not exist yet, or an empty one", path))
     return path
 
@@ -43,14 +43,24 @@ def _input_signature(mc, input_signature):
                 + f" (model {mc.model.name!r} is subclassed: its inputs are not known)"
             )
         specs = [tf.TensorSpec((None, *tuple(t.shape)[1:]), t.dtype, name=t.name) for t in plan.inputs]
+        structure = mc.model.input
+        if isinstance(structure, dict):  # served with a dict too, keyed as the model's inputs (flattened in order)
+            return keras.tree.pack_sequence_as(structure, specs)
         return specs[0] if len(specs) == 1 else specs
     flat = keras.tree.flatten(input_signature)
     if not flat or not all(isinstance(spec, tf.TensorSpec) for spec in flat):
         raise TypeError(_message("input_signature", "None, a tf.TensorSpec or a list of them", input_signature))
-    if plan.functional and len(flat) != len(plan.inputs):
-        raise ValueError(
-            _message("input_signature", f"{len(plan.inputs)} tf.TensorSpec (one per model input)", input_signature)
+    if plan.functional:
+        expected = [(None, *tuple(t.shape)[1:]) for t in plan.inputs]
+        shapes = [tuple(spec.shape) for spec in flat]
+        compatible = len(shapes) == len(expected) and all(
+            len(shape) == len(want) and all(w is None or s in (None, w) for s, w in zip(shape, want, strict=True))
+            for shape, want in zip(shapes, expected, strict=True)
         )
+        if not compatible:
+            raise ValueError(
+                _message("input_signature", f"tf.TensorSpec of the model's input shapes {expected}", input_signature)
+            )
     return input_signature
 
 

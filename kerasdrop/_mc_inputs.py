@@ -94,7 +94,7 @@ def ordered_inputs(model, symbolic, batch):
 
 def _check_input_shape(model, symbolic, value):
     shape = tuple(value.shape)
-    expected = tuple(symbolic.shape)
+    expected = (None, *tuple(symbolic.shape)[1:])  # any batch size, even for a model built on one batch
     if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected, shape, strict=True)):
         raise ValueError(
             f"MCDropout: input {symbolic.name!r} of model {model.name!r} expects arrays of shape {expected} (None: "

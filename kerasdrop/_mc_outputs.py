@@ -247,7 +247,7 @@ def result_from(parts, kind, num_samples, name):
             f"MCDropout: {int((~finite).sum())} of {len(finite)} inputs gave a NaN or inf in at least one sample of "
             f"{name}; their moments and entropies are NaN (the other inputs are unaffected).",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of MCDropout.predict
         )
     samples = None
     if parts[0].kept is not None:

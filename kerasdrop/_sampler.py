@@ -125,11 +125,14 @@ class GraphPlan:
         self.selection = selection
         self.broadcast_nodes, self.broadcast_frontier = set(), set()
         self.tileable = not any(shares_noise_across_batch(layer) for layer in selection.layers)
+        # Layers of the user's own classes that hold Keras noise layers and so are called with training=True.
+        self.trained_containers = []
         graph = _compat.functional_graph(model)
         self.functional = graph is not None
         # The structure of the outputs; for a model without a graph, known once it has run.
         self.output_structure = _compat.output_structure(model)
         if not self.functional:
+            self._note_training(model)
             return
         self.inputs, self.outputs, nodes = graph
         noisy = set()  # ids of the symbolic tensors that depend on noise
@@ -161,9 +164,15 @@ class GraphPlan:
             self.prefix, self.suffix, self.frontier = [], nodes, list(self.inputs)
         for node in self.suffix:  # refuse now what the trace would refuse later
             if id(node) in self.noisy_nodes and _compat.functional_graph(node.operation) is None:
-                selection.training_for(node.operation)
+                self._note_training(node.operation)
         if packed_masks:
             self._find_broadcast_nodes()
+
+    def _note_training(self, layer):
+        """Checks that ``layer`` can run so that its selected noise samples (a clear error otherwise), and notes it
+        when that takes ``training=True`` for a class whose own code Keras does not vouch for."""
+        if self.selection.training_for(layer) and not type(layer).__module__.startswith(("keras.", "kerasdrop.")):
+            self.trained_containers.append(layer.name)
 
     def _find_broadcast_nodes(self):
         """Packed dropouts that are the only readers of a frontier tensor (not an output): they mask the untiled
@@ -339,12 +348,15 @@ def _compile(function, symbolic=None, copies=False):
         return function
     import tensorflow as tf
 
+    def traced(*args):  # a function of its own: TensorFlow counts retracing per Python function, not per method
+        return function(*args)
+
     if symbolic is None:
-        return tf.function(function, reduce_retracing=True)
+        return tf.function(traced, reduce_retracing=True)
     signature = [[tf.TensorSpec((None, *tuple(tensor.shape)[1:]), tensor.dtype) for tensor in symbolic]]
     if copies:
         signature.append(tf.TensorSpec((), "int32"))
-    return tf.function(function, input_signature=signature)
+    return tf.function(traced, input_signature=signature)
 
 
 def _tile(value, copies):

@@ -38,7 +38,11 @@ def _add_predict_parser(subparsers):
         "information) to a .npz file.",
     )
     parser.add_argument("model", help="the model, a .keras file")
-    parser.add_argument("input", help="the inputs, a .npy array of shape (N, ...) as the model expects")
+    parser.add_argument(
+        "input",
+        help="the inputs: a .npy array of shape (N, ...) as the model expects, or a .npz file with one array per "
+        "model input, named as the inputs",
+    )
     parser.add_argument("--output", required=True, help="the .npz file to write")
     parser.add_argument("--batch-size", type=int, default=None, help="inputs per batch (default: automatic)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the samples (default: new samples each run)")
@@ -56,10 +60,12 @@ def _add_sampler_arguments(parser):
     parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="memory per sampler call (default 256)")
     parser.add_argument(
         "--output-type",
-        default="auto",
+        default=["auto"],
+        nargs="+",
         choices=OUTPUT_TYPES,
         help="how outputs are read (default auto: probabilities after a softmax or sigmoid, else regression; "
-        "logits: softmax, or sigmoid for one unit, on each sample)",
+        "logits: softmax, or sigmoid for one unit, on each sample); one for every output, or one per output in "
+        "their order (dict outputs: sorted by key)",
     )
 
 
@@ -87,6 +93,9 @@ def _run_predict(args):
     from kerasdrop._mc_outputs import output_keys
 
     x = np.load(args.input, allow_pickle=False)
+    if isinstance(x, np.lib.npyio.NpzFile):  # several inputs: one array per input name
+        with x:
+            x = {name: x[name] for name in x.files}
     sampler = _mc_dropout(model, args)
     results = sampler.predict(
         x, batch_size=args.batch_size, verbose=0 if args.quiet else 1, keep_samples=args.keep_samples
@@ -102,7 +111,8 @@ def _run_predict(args):
     output = args.output if args.output.endswith(".npz") else args.output + ".npz"  # as np.savez names it
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     np.savez(output, **arrays)
-    print(f"wrote {', '.join(arrays)} for {len(x)} inputs ({args.samples} samples each) to {output}")
+    count = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    print(f"wrote {', '.join(arrays)} for {count} inputs ({args.samples} samples each) to {output}")
 
 
 def _result_arrays(result):
@@ -134,12 +144,18 @@ def _add_export_parser(subparsers):
 def _mc_dropout(model, args):
     import kerasdrop
 
+    from kerasdrop._compat import output_structure
+
+    output_type = args.output_type[0] if len(args.output_type) == 1 else list(args.output_type)
+    outputs = output_structure(model)
+    if isinstance(output_type, list) and isinstance(outputs, dict) and len(outputs) == len(output_type):
+        output_type = dict(zip(sorted(outputs), output_type, strict=True))  # the sorted keys, as the help says
     return kerasdrop.MCDropout(
         model,
         samples=args.samples,
         seed=args.seed,
         memory_budget_mb=args.memory_budget_mb,
-        output_type=args.output_type,
+        output_type=output_type,
     )
 
 

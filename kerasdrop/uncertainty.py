@@ -1,6 +1,7 @@
 """Monte Carlo dropout prediction (Gal & Ghahramani 2016): `MCDropout` and its result, `MCDropoutResult`."""
 
 import math
+import threading
 import warnings
 
 import keras
@@ -116,6 +117,8 @@ class MCDropout:
             model, self.selection, self.seed_generator, self._postprocess, self.fast_masks, self.strategy
         )
         self._kinds = None
+        self._warned = False
+        self._lock = threading.Lock()
         if self._sampler.plan.functional:
             plan = self._sampler.plan
             self._kinds = _mc_outputs.output_kinds(self.output_type, self._structure(), plan.outputs, model.name)
@@ -146,14 +149,29 @@ class MCDropout:
     def _postprocess(self, outputs):
         if self._kinds is None:  # a model without a graph: its outputs are known once it runs
             self._kinds = _mc_outputs.output_kinds(self.output_type, self._structure(), outputs, self.model.name)
-            if "auto" in keras.tree.flatten(self.output_type):
-                warnings.warn(
-                    f"MCDropout: output_type='auto' cannot see the output activation of model {self.model.name!r} "
-                    "(it has no graph of layers), so its outputs are read as regression. Pass "
-                    "output_type='probabilities' or 'logits' for a classifier.",
-                    stacklevel=2,
-                )
         return _mc_outputs.postprocess(outputs, self._kinds)
+
+    def _warn_once(self, stacklevel):
+        """What the user should know about how this model is sampled, said once (from `predict`)."""
+        if self._warned:
+            return
+        self._warned = True
+        if not self._sampler.plan.functional and "auto" in keras.tree.flatten(self.output_type):
+            warnings.warn(
+                f"MCDropout: output_type='auto' cannot see the output activation of model {self.model.name!r} "
+                "(it has no graph of layers), so its outputs are read as regression. Pass "
+                "output_type='probabilities' or 'logits' for a classifier.",
+                stacklevel=stacklevel + 1,
+            )
+        trained = self._sampler.plan.trained_containers
+        if trained:
+            warnings.warn(
+                f"MCDropout calls {trained} with training=True so that Keras's noise layers inside sample (nothing "
+                "else inside changes in training). If their own code does something else in training (returns "
+                "logits instead of probabilities, say), use kerasdrop's dropout layers there: they sample under "
+                "MCDropout with training=False.",
+                stacklevel=stacklevel + 1,
+            )
 
     def rows_per_call(self, inputs):
         """``(bytes_per_row, rows)`` for a batch of ``inputs``: the estimated size of one (input, sample) row of the
@@ -193,8 +211,13 @@ class MCDropout:
             batch_size = self._default_batch_size(x)
         elif not batched:
             batch_size = check_positive_int("batch_size", batch_size)
-        if self.seed is not None:
+        if self.seed is None:
+            return self._predict(x, batched, batch_size, verbose, keep_samples)
+        with self._lock:  # a shared seeded MCDropout: one call at a time, so that each is reproducible
             self.seed_generator.state.assign(self._initial_state)
+            return self._predict(x, batched, batch_size, verbose, keep_samples)
+
+    def _predict(self, x, batched, batch_size, verbose, keep_samples):
         target = None if batched else _mc_inputs.batch_size_of(x)
         bar = keras.utils.Progbar(target, verbose=1 if verbose == "auto" else verbose, unit_name="input")
         parts, done = [], 0
@@ -202,6 +225,7 @@ class MCDropout:
             inputs = self._standardize(batch)
             rows = self.rows_per_call(batch)[1]  # per batch: a dataset's batches may differ in their other sizes
             parts.extend(self._sample_batch(self._sampler.prefix(inputs), rows, keep_samples))
+            self._warn_once(stacklevel=3)
             done += _mc_inputs.batch_size_of(inputs)
             if verbose != 0:
                 bar.update(done)

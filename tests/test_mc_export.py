@@ -6,6 +6,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kerasdrop
 from kerasdrop import cli
@@ -131,3 +132,36 @@ def test_export_of_a_sequence_classifier(tmp_path):
     assert served["predictive_entropy"].shape == (2, 5)
     np.testing.assert_allclose(served["expected_entropy"], expected.expected_entropy(), rtol=1e-5)
     np.testing.assert_allclose(served["mean"], expected.mean, rtol=1e-5, atol=1e-7)
+
+
+def test_cli_reads_several_inputs_and_output_types(tmp_path):
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Concatenate()([a, b]))
+    heads = {"value": keras.layers.Dense(1)(hidden), "label": keras.layers.Dense(3)(hidden)}
+    keras.Model({"a": a, "b": b}, heads).save(tmp_path / "two.keras")
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "x.npz", a=rng.normal(size=(5, 3)), b=rng.normal(size=(5, 2)))
+    output = tmp_path / "out.npz"
+    predict = ["predict", str(tmp_path / "two.keras"), str(tmp_path / "x.npz"), "--output", str(output), "--quiet"]
+    assert cli.main([*predict, "--samples", "10", "--output-type", "logits", "regression"]) == 0  # label, value
+    with np.load(output) as data:
+        np.testing.assert_allclose(data["label_mean"].sum(-1), 1.0, rtol=1e-5)
+        assert "label_mutual_information" in data.files and "value_mutual_information" not in data.files
+        assert data["value_mean"].shape == (5, 1)
+
+
+def test_export_of_a_dict_input_model_takes_a_dict(tmp_path):
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Concatenate()([a, b]))
+    model = keras.Model({"b": b, "a": a}, keras.layers.Dense(2, activation="softmax")(hidden))
+    sampler = kerasdrop.MCDropout(model, samples=10, seed=1)
+    with pytest.raises(ValueError, match="`path`"):
+        sampler.export("")
+    with pytest.raises(ValueError, match="`input_signature`.*input shapes"):
+        sampler.export(tmp_path / "bad", input_signature=[tf.TensorSpec((None, 5)), tf.TensorSpec((None, 2))])
+    sampler.export(tmp_path / "dict")
+    served = tf.saved_model.load(str(tmp_path / "dict"))
+    x = {"a": np.ones((4, 3), "float32"), "b": np.zeros((4, 2), "float32")}
+    result = served.serve({key: tf.constant(value) for key, value in x.items()})
+    expected = kerasdrop.MCDropout(model, samples=10, seed=1).predict(x, verbose=0)
+    np.testing.assert_allclose(result["mean"].numpy(), expected.mean, rtol=1e-5, atol=1e-7)

@@ -1,6 +1,8 @@
 """How MCDropout runs a model: packed masks, BatchNorm and variables untouched, prefix once, tracing, memory budget,
 and the kinds of models it accepts or refuses."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -554,3 +556,48 @@ def test_batchnorm_next_to_keras_dropout_is_refused_at_construction():
     model = keras.Model(inputs, keras.layers.Dense(2)(Block()(inputs)))
     with pytest.raises(ValueError, match="cannot sample.*inside layer.*BatchNormalization"):
         kerasdrop.MCDropout(model)
+
+
+def test_a_subclassed_model_run_in_training_mode_is_said_once():
+    class LogitsInTraining(AlwaysDrops):  # its own code branches on `training`: MCDropout cannot see that
+        def call(self, inputs, training=False):
+            logits = super().call(inputs, training=training)
+            return logits if training else keras.ops.softmax(logits)
+
+    model = LogitsInTraining()
+    x = np.ones((2, 5), "float32")
+    model(x)
+    sampler = kerasdrop.MCDropout(model, samples=4, output_type="regression")
+    with pytest.warns(UserWarning, match=r"calls \['logits_in_training'\] with training=True.*kerasdrop's dropout"):
+        sampler.predict(x, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sampler.predict(x, verbose=0)  # once per MCDropout
+
+
+def test_a_sequential_model_built_on_one_batch_takes_any_batch():
+    model = keras.Sequential([keras.layers.Dense(4), keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+    model(np.ones((20, 3), "float32"))
+    assert kerasdrop.MCDropout(model, samples=3).predict(np.ones((7, 3), "float32"), verbose=0).mean.shape == (7, 2)
+
+
+def test_a_shared_seeded_sampler_stays_reproducible_across_threads():
+    import threading
+
+    sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=20, seed=3)
+    x = np.random.default_rng(9).normal(size=(12, 8)).astype("float32")
+    expected = sampler.predict(x, batch_size=4, verbose=0).mean
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.extend(sampler.predict(x, batch_size=4, verbose=0).mean for _ in range(3))
+        )
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 9
+    for mean in results:
+        np.testing.assert_array_equal(mean, expected)
