@@ -143,7 +143,6 @@ def _add_export_parser(subparsers):
 
 def _mc_dropout(model, args):
     import kerasdrop
-
     from kerasdrop._compat import output_structure
 
     output_type = args.output_type[0] if len(args.output_type) == 1 else list(args.output_type)
