@@ -43,14 +43,17 @@ def _packed_dropout_scale(layer):
 
 def _packed_dropout(layer, scale, inputs, copies=None):
     """Packed-mask dropout of ``inputs``; with ``copies``, of ``copies`` tiled copies of them, without making the
-    tiled tensor: the mask ``(copies, batch, ...)`` multiplies the inputs broadcast along its first axis."""
+    tiled tensor: the mask ``(copies, batch, ...)`` selects from the inputs broadcast along its first axis.
+    Dropped units are exactly 0 (a selection, not a product: inf and NaN included)."""
     check_float_inputs(layer, inputs)
     shape = kd_ops.resolve_noise_shape(inputs, layer.noise_shape)
     keep = 1.0 - float(layer.rate)
+    scaled = inputs * ops.cast(scale, inputs.dtype) if scale != 1.0 else inputs
+    zero = ops.cast(0.0, inputs.dtype)
     if copies is None:
-        return inputs * kd_ops.packed_bernoulli_mask(shape, keep, layer.seed_generator, scale, inputs.dtype)
-    mask = kd_ops.packed_bernoulli_mask((copies, *shape), keep, layer.seed_generator, scale, inputs.dtype)
-    return ops.reshape(inputs[None] * mask, (-1, *ops.shape(inputs)[1:]))
+        return ops.where(kd_ops.packed_bernoulli_mask(shape, keep, layer.seed_generator, dtype="bool"), scaled, zero)
+    kept = kd_ops.packed_bernoulli_mask((copies, *shape), keep, layer.seed_generator, dtype="bool")
+    return ops.reshape(ops.where(kept, scaled[None], zero), (-1, *ops.shape(inputs)[1:]))
 
 
 def _deterministic_call(operation, args, kwargs):

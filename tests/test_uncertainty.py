@@ -1,5 +1,7 @@
 """kerasdrop.MCDropout: statistics against the analytic moments and against independent calls, inputs, results."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -400,3 +402,24 @@ def test_auto_on_a_subclassed_model_warns_that_it_reads_regression():
     assert result.output_type == "regression"
     chosen = kerasdrop.MCDropout(model, samples=4, output_type="probabilities").predict(np.ones((2, 4)), verbose=0)
     assert chosen.predictive_entropy().shape == (2,)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("shared_input", [False, True], ids=["masked-untiled", "masked-tiled"])
+def test_dropped_inf_is_zero_in_every_sample(fast, shared_input):
+    inputs = keras.Input((6,))
+    dropped = keras.layers.Dropout(0.5)(inputs)
+    # With the input also an output, the dropout masks a tiled copy; alone, it masks the untiled input.
+    model = keras.Model(inputs, [dropped, inputs] if shared_input else dropped)
+    x = np.ones((3, 6), "float32")
+    x[:, 2] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the inf rows: NaN moments, as documented
+        result = kerasdrop.MCDropout(model, samples=40, seed=1, fast_masks=fast).predict(
+            x, verbose=0, keep_samples=True
+        )
+    samples = (result[0] if shared_input else result).samples
+    column = samples[:, :, 2]
+    assert not np.isnan(samples).any()
+    assert (column == 0).any() and np.isinf(column).any()
+    np.testing.assert_array_equal(np.isin(np.delete(samples, 2, axis=2), [0.0, 2.0]), True)
