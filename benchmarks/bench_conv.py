@@ -1,4 +1,4 @@
-"""Convolutional family (SPEC §4) against the Keras baselines, on one 64x32x32x64 batch (issue 5's goals).
+"""Convolutional family against the Keras baselines, on one 64x32x32x64 batch.
 
 Goals (ratios measured in one run, CPU, each candidate a `tf.function` as in `fit`/`predict` on CPU, no XLA):
     - `MaxPoolingDropout2D` training <= 1.5x `MaxPooling2D` + `Dropout` (training);

@@ -1,7 +1,7 @@
 """Training step of an MLP with `kerasdrop.Dropout` against the same MLP with `keras.layers.Dropout`.
 
 Both models are trained in the same process, one step each in turn; the figure is the ratio of median step times.
-Goal (issue 2): kerasdrop / keras <= 1.05.
+Goal: kerasdrop / keras <= 1.05.
 
     python benchmarks/bench_dropout.py [--steps 200] [--batch 128]
 """

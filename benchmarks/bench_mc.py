@@ -8,7 +8,7 @@ Candidates, run alternately in one process:
 - ``MCDropout(model, samples=50).predict(x)`` (and with ``fast_masks=False``, and at rate 0.3 where masks cannot be
   packed, to show where the speed comes from).
 
-Goals (issue 3): MCDropout >= 4x (aim 5x) faster than the eager loop and >= 1.5x faster than the tf.function loop,
+Goals: MCDropout >= 4x (aim 5x) faster than the eager loop and >= 1.5x faster than the tf.function loop,
 with predictive means that agree statistically. Peak memory is reported against the memory budget.
 
 Run: ``.venv/bin/python benchmarks/bench_mc.py`` (about a minute on 2 cores).

@@ -1,6 +1,6 @@
 """Recurrent dropout speed: one training epoch of kerasdrop's recurrent layers against Keras's LSTM and GRU.
 
-Goal (issue 6, CPU): `VariationalLSTM(dropout=0.25, recurrent_dropout=0.25)` at least 1.5x faster than
+Goal (CPU): `VariationalLSTM(dropout=0.25, recurrent_dropout=0.25)` at least 1.5x faster than
 `keras.layers.LSTM` with the same dropouts, and at most 1.2x the time of `keras.layers.LSTM` without dropout.
 Shapes: batch 64, 50 steps, 64 features, 128 units. Every model is timed in the same process, in alternation.
 

@@ -1,4 +1,4 @@
-"""Training-step cost of the weight-noise layers against `Dense` + `Dropout` of the same size (issue 4).
+"""Training-step cost of the weight-noise layers against `Dense` + `Dropout` of the same size.
 
 Each candidate is one layer 784 -> 512 (ReLU) trained on a batch of 128 by a compiled step (forward, backward,
 SGD update, KL/regulariser losses included). Goals: `DropConnectDense` (one mask per call) <= 1.3x the baseline;

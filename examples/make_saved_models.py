@@ -71,7 +71,7 @@ def standard_mlp(train_size):
 
 
 def weight_noise_mlp(train_size):
-    """Every dense layer with its own noisy kernel (SPEC section 3), stacked: DropConnect, Standout, fast dropout,
+    """Every dense layer with its own noisy kernel, stacked: DropConnect, Standout, fast dropout,
     variational and sparse variational dropout, and Concrete dropout around the output layer."""
     kl_weight = 1.0 / train_size  # the KL terms per training sample
     inputs = keras.Input((64,))

@@ -1,6 +1,6 @@
 """Argument validation shared by every public class.
 
-Each checker returns the normalised value or raises with the message format of SPEC §1:
+Each checker returns the normalised value or raises with one message format:
 ``Invalid value received for argument `rate`. Expected a float in [0, 1). Received: rate=1.5``.
 Wrong Python types raise ``TypeError``; values of the right type outside their range raise ``ValueError``.
 """

@@ -1,4 +1,4 @@
-"""Compression with variational dropout (SPEC §7): `sparsify`, `compress` and `StructuredBayesianPruning`.
+"""Compression with variational dropout: `sparsify`, `compress` and `StructuredBayesianPruning`.
 
 A model trained with `SparseVariationalDense` / `SparseVariationalConv2D` (Molchanov et al. 2017) and
 `StructuredBayesianPruning` (Neklyudov et al. 2017) knows which of its weights and units carry only noise.

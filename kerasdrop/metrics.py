@@ -1,4 +1,4 @@
-"""Uncertainty and calibration metrics for classifiers (SPEC §6): NumPy in, NumPy out, natural logarithms.
+"""Uncertainty and calibration metrics for classifiers: NumPy in, NumPy out, natural logarithms.
 
 Shapes: class probabilities ``probs`` are ``(N, C)``, Monte Carlo samples of them ``(T, N, C)``, labels are ``(N,)``
 integers in ``[0, C)``. Every function checks its inputs and raises ``ValueError`` (``TypeError`` for non-numeric

@@ -1,4 +1,4 @@
-"""Checks that every stochastic layer must pass (STYLE.md, "Tests"), shared by the tests of every family.
+"""Checks that every stochastic layer must pass, shared by the tests of every family.
 
 Statistical checks use 5-sigma bounds computed from the number of draws; the fixed seeds make them repeatable.
 """

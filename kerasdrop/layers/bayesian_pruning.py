@@ -1,4 +1,4 @@
-"""Structured Bayesian pruning (SPEC §7): Neklyudov, Molchanov, Ashukha & Vetrov 2017.
+"""Structured Bayesian pruning: Neklyudov, Molchanov, Ashukha & Vetrov 2017.
 
 Each unit (or channel) of a layer's output is multiplied by its own noise ``θ = exp(x)``, where ``x`` follows a
 normal distribution ``N(μ, σ²)`` truncated to ``[a, b] = [-20, 0]``: ``θ`` is log-normal, truncated to

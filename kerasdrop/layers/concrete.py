@@ -1,4 +1,4 @@
-"""Concrete dropout (SPEC §3, Gal, Hron & Kendall 2017): a wrapper that learns the dropout rate of its layer's input.
+"""Concrete dropout (Gal, Hron & Kendall 2017): a wrapper that learns the dropout rate of its layer's input.
 
 The Bernoulli mask is relaxed into a continuous Concrete (Gumbel-softmax) variable, so the rate gets gradients:
 ``z = sigmoid((logit(rate) + log u - log(1 - u)) / temperature)``, ``u ~ U(0, 1)``, is close to 1 (drop) with

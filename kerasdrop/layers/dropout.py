@@ -1,4 +1,4 @@
-"""The standard family (SPEC §2): Bernoulli, Gaussian, stochastic-rate and spatial dropout for any tensor."""
+"""The standard family: Bernoulli, Gaussian, stochastic-rate and spatial dropout for any tensor."""
 
 import keras
 from keras import ops

@@ -1,4 +1,4 @@
-"""Structured image dropout: Cutout (DeVries & Taylor 2017) and DropBlock (Ghiasi et al. 2018), SPEC §4.
+"""Structured image dropout: Cutout (DeVries & Taylor 2017) and DropBlock (Ghiasi et al. 2018).
 
 Pure functions first (the masks), then the layers.
 """

@@ -1,4 +1,4 @@
-"""Pooling dropout (Wu & Gu 2015) and Max-Drop (Park & Kwak 2016): SPEC §4, first half.
+"""Pooling dropout (Wu & Gu 2015) and Max-Drop (Park & Kwak 2016).
 
 Pure functions first (pooling windows, a sorting network, probabilistic weighted pooling), then the layers.
 """

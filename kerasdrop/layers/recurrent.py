@@ -1,4 +1,4 @@
-"""Ready recurrent layers with dropout (SPEC §5), drop-ins for `keras.layers.LSTM` and `keras.layers.GRU`.
+"""Ready recurrent layers with dropout, drop-ins for `keras.layers.LSTM` and `keras.layers.GRU`.
 
 Each layer is a `keras.layers.RNN` around one cell of ``recurrent_cells.py``, with the arguments Keras users know
 (``return_sequences``, ``return_state``, ``go_backwards``, ``stateful``, ``unroll``, masking, ``initial_state``) and

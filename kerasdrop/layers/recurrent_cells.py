@@ -1,4 +1,4 @@
-"""Recurrent dropout cells (SPEC §5): Gal & Ghahramani's variational LSTM/GRU, Moon's RNNDrop, Semeniuta's LSTM/GRU.
+"""Recurrent dropout cells: Gal & Ghahramani's variational LSTM/GRU, Moon's RNNDrop, Semeniuta's LSTM/GRU.
 
 The cells are ``keras.layers.LSTMCell``/``GRUCell`` (same weights: names, shapes, gate order i, f, c, o and z, r, h
 with ``reset_after=True``) whose step applies the masks of each paper; they work in ``keras.layers.RNN``.

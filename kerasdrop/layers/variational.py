@@ -1,4 +1,4 @@
-"""Variational dropout with learned noise (SPEC §3): Kingma et al. 2015 and Molchanov et al. 2017.
+"""Variational dropout with learned noise: Kingma et al. 2015 and Molchanov et al. 2017.
 
 Both layers put Gaussian noise of variance ``σ² = α θ²`` on every weight (multiplicative noise
 ``w = θ (1 + sqrt(α) ε)``), learn it by variational inference with a log-uniform prior, and train with the local

@@ -1,4 +1,4 @@
-"""Noise on the weights or on the pre-activations of a layer's own kernel (SPEC §3).
+"""Noise on the weights or on the pre-activations of a layer's own kernel.
 
 `DropConnectDense` and `DropConnectConv2D` (Wan et al. 2013) drop individual weights; `StandoutDense` (Ba & Frey
 2013) drops units with a probability computed from their own input; `FastDropoutDense` (Wang & Manning 2013)

@@ -1,4 +1,4 @@
-"""Structured image dropout: Cutout and DropBlock2D (SPEC §4)."""
+"""Structured image dropout: Cutout and DropBlock2D."""
 
 import itertools
 

@@ -1,4 +1,4 @@
-"""Pooling dropout and Max-Drop: MaxPoolingDropout2D, AvgPoolingDropout2D, MaxDrop2D (SPEC §4)."""
+"""Pooling dropout and Max-Drop: MaxPoolingDropout2D, AvgPoolingDropout2D, MaxDrop2D."""
 
 import functools
 import itertools
