@@ -50,6 +50,23 @@ def rnn_loop(step_function, inputs, initial_states, **kwargs):
     return src_backend.rnn(step_function, inputs, initial_states, **kwargs)
 
 
+def with_seed_states(layer, children, save_type):
+    """``children`` (TensorFlow's ``_trackable_children`` of ``layer``) plus the layer's seed-generator states, for
+    ``tf.saved_model.save``.
+
+    A ``keras.random.SeedGenerator`` is no TensorFlow trackable, so its state variable is reachable only through
+    Keras's own variable lists, which ``model.export`` reads but ``tf.saved_model.save`` does not: a traced call that
+    draws noise then captures an "untracked resource" and the save fails (Keras's own Dropout in ``mc`` use and its
+    LSTM with dropout fail the same way). Checked against Keras 3.15 with TensorFlow 2.21.
+    """
+    if save_type != "savedmodel":
+        return children
+    children = dict(children)
+    for index, generator in enumerate(layer._seed_generators):
+        children.setdefault(f"seed_generator_state_{index}", generator.state)
+    return children
+
+
 def keep_only_seed_generator(layer, generator):
     """Stop tracking every seed generator of ``layer`` except ``generator``.
 

@@ -160,6 +160,13 @@ def assert_mc_stays_stochastic(model, x, tmp_path):
     served = tf.saved_model.load(export_dir)
     x = tf.convert_to_tensor(x)
     assert not np.array_equal(served.serve(x).numpy(), served.serve(x).numpy()), "the SavedModel was deterministic"
+    # The plain TensorFlow route, `tf.saved_model.save`, must work too and stay stochastic.
+    tf.saved_model.save(model, str(tmp_path / "saved_model"))
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    signature = loaded.signatures["serving_default"]
+    (name,) = signature.structured_input_signature[1]
+    first, second = (next(iter(signature(**{name: x}).values())).numpy() for _ in range(2))
+    assert not np.array_equal(first, second), "the model saved by tf.saved_model.save was deterministic"
 
 
 def assert_dtype_policy(layer_factory, x, policy):
@@ -247,6 +254,11 @@ def assert_mc_branches_stay_stochastic(branches, x, tmp_path):
     served = tf.saved_model.load(export_dir)
     x = tf.convert_to_tensor(x)
     check(lambda: served.serve(x), "the exported SavedModel")
+    tf.saved_model.save(model, str(tmp_path / "saved_model"))
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    signature = loaded.signatures["serving_default"]
+    (name,) = signature.structured_input_signature[1]
+    check(lambda: next(iter(signature(**{name: x}).values())), "the model saved by tf.saved_model.save")
 
 
 def assert_keras_file_round_trip(model, x, tmp_path):

@@ -72,6 +72,11 @@ class StochasticLayer(keras.layers.Layer):
             return chosen
         return bool(training) or self.mc
 
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        # TensorFlow backend only (`tf.saved_model.save`): see `kerasdrop._compat.with_seed_states`.
+        children = super()._trackable_children(save_type, **kwargs)
+        return _compat.with_seed_states(self, children, save_type)
+
     @property
     def noise_shared_across_batch(self):
         """True when one draw of noise serves every sample of a batch (a mask or rate drawn once per call).
