@@ -19,6 +19,14 @@ def dtype_size(dtype):
     return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
 
 
+def variance_dtype(dtype):
+    """The dtype squares and variances are computed in: float64 for float64, float32 for every other float.
+
+    Squares overflow float16 above 256, so a float16 or bfloat16 layer computes its variances in float32.
+    """
+    return "float64" if keras.backend.standardize_dtype(dtype) == "float64" else "float32"
+
+
 def resolve_noise_shape(inputs, noise_shape):
     """Concrete mask shape: the entries of ``noise_shape`` with each None replaced by the input's size there."""
     input_shape = ops.shape(inputs)
@@ -71,7 +79,7 @@ def sample_gaussian(mean, variance, seed=None, sample_shape=()):
     the variance; the result has the dtype of ``mean``.
     """
     dtype = keras.backend.standardize_dtype(mean.dtype)
-    work = "float64" if dtype == "float64" else "float32"
+    work = variance_dtype(dtype)
     shape = tuple(sample_shape) + tuple(ops.shape(mean))
     eps = keras.random.normal(shape, dtype="float32", seed=seed)
     std = ops.sqrt(ops.maximum(ops.cast(variance, work), 0.0) + _VARIANCE_FLOOR)

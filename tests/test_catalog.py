@@ -23,3 +23,16 @@ def test_list_command_prints_every_variant_with_its_paper(capsys):
     for variant in catalog.VARIANTS:
         assert ", ".join(variant.names) in printed
         assert variant.paper in printed
+
+
+def test_every_public_layer_is_in_the_cross_layer_checks():
+    """The checks that run on every layer (precision, TensorFlow Lite) take their layers from one table."""
+    from tests.layers.every_layer import CASES
+
+    public_layers = {
+        name
+        for name in kerasdrop.layers.__all__
+        if not name.endswith("Cell")  # cells run inside their layers
+    }
+    covered = {case.id.split("-")[0] for case in CASES}
+    assert covered == public_layers

@@ -8,12 +8,28 @@ The weight-noise layers (DropConnect, fast dropout, variational dropout) all com
 import keras
 from keras import ops
 
+from kerasdrop.ops import variance_dtype
+
 
 class _KernelOps:
     def affine(self, inputs, kernel, bias):
         """``inputs * kernel + bias`` (no bias when ``bias`` is None)."""
         outputs = self.apply_kernel(inputs, kernel)
         return outputs if bias is None else self.add_bias(outputs, bias)
+
+    def affine_of_squares(self, inputs, kernel_variance, bias_variance=None):
+        """``(inputs ∘ inputs) * kernel_variance (+ bias_variance)``, in float32 (float64 for float64 inputs).
+
+        This is the variance of a pre-activation whose weights are independent with variances ``kernel_variance``.
+        Squares overflow float16 above 256, so under float16 and bfloat16 policies they are computed in float32;
+        the result stays float32, for the caller's float32 square root.
+        """
+        work = variance_dtype(inputs.dtype)
+        squares = ops.square(ops.cast(inputs, work))
+        variance = self.apply_kernel(squares, ops.cast(kernel_variance, work))
+        if bias_variance is not None:
+            variance = self.add_bias(variance, ops.cast(bias_variance, work))
+        return variance
 
 
 class DenseKernelOps(_KernelOps):

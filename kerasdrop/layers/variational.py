@@ -128,7 +128,7 @@ class _LocalReparameterization(_Float32Parameters, StochasticLayer):
             return self.activation(self.affine(inputs, ops.cast(self._test_kernel(), dtype), bias))
         mean = self.affine(inputs, ops.cast(self.kernel, dtype), bias)
         # Local reparameterization: x w with w ~ N(θ, σ²) independent is N(x θ, (x ∘ x) σ²).
-        variance = self.apply_kernel(ops.square(inputs), ops.cast(self._weight_variance(), dtype))
+        variance = self.affine_of_squares(inputs, self._weight_variance())
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
 
     def get_config(self):

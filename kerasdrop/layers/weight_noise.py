@@ -85,9 +85,11 @@ class _DropConnect(StochasticLayer):
         # it is nearly Gaussian with the mean above and variance ((W∘W)(x∘x) + b∘b) times rate/keep (inverted
         # form) or keep·rate (weight scaling). Average the activation over samples of that Gaussian.
         bias = self.bias
-        variance = self.affine(ops.square(inputs), ops.square(self.kernel), None if bias is None else ops.square(bias))
+        work = kd_ops.variance_dtype(inputs.dtype)
+        kernel_squares = ops.square(ops.cast(self.kernel, work))
+        bias_squares = None if bias is None else ops.square(ops.cast(bias, work))
         factor = keep * self.rate if weight_scaling else self.rate / keep
-        variance = variance * ops.cast(factor, variance.dtype)
+        variance = self.affine_of_squares(inputs, kernel_squares, bias_squares) * factor
         samples = kd_ops.sample_gaussian(mean, variance, self.seed_generator, (self.inference_samples,))
         return ops.mean(self.activation(samples), axis=0)
 
@@ -319,8 +321,9 @@ class FastDropoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
         mean = self.affine(inputs, self.kernel, self.bias)
         if not self.is_stochastic(training) or self.rate == 0:
             return self.activation(mean)
-        variance = self.apply_kernel(ops.square(inputs), ops.square(self.kernel))
-        variance = variance * ops.cast(self.rate / (1.0 - self.rate), variance.dtype)
+        kernel_squares = ops.square(ops.cast(self.kernel, kd_ops.variance_dtype(inputs.dtype)))
+        variance = self.affine_of_squares(inputs, kernel_squares)
+        variance = variance * (self.rate / (1.0 - self.rate))
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
 
     def get_config(self):

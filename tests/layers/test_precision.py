@@ -1,0 +1,48 @@
+"""Every layer under float16 and bfloat16 policies, fed activations up to 1e4.
+
+Squares of such activations (1e8) overflow float16, whose largest value is 65504; the layers compute squares and
+variances in float32, so their outputs stay finite and agree with the float32 layer to low-precision rounding.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from tests import utils
+from tests.layers.every_layer import CASES, IDS
+
+FLOAT16_MAX = 65504.0
+# Inputs up to 1e4 in magnitude; kernels small enough that every float32 output fits float16 (checked below).
+INPUT_SCALE = 1e4
+KERNEL_SCALE = 0.05
+# Relative error of one rounding, with room for the sums of a few products.
+RELATIVE_TOLERANCE = {"mixed_float16": 2e-2, "mixed_bfloat16": 6e-2}
+MODES = ("training", "test", "mc")
+
+
+def _layer(case, policy, mode):
+    kwargs = {"dtype": policy, "seed": 3, "mc": mode == "mc"}
+    if case.has_kernel:
+        kwargs["kernel_initializer"] = keras.initializers.RandomUniform(-KERNEL_SCALE, KERNEL_SCALE, seed=4)
+    return case.make(**kwargs)
+
+
+def _output(case, policy, mode, x):
+    layer = _layer(case, policy, mode)
+    output = layer(x, training=mode == "training")
+    assert keras.backend.standardize_dtype(output.dtype) == layer.compute_dtype
+    return utils.to_numpy(keras.ops.cast(output, "float32"))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("policy", sorted(RELATIVE_TOLERANCE))
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_large_activations_stay_finite_in_low_precision(case, policy, mode):
+    x = np.random.default_rng(0).uniform(-INPUT_SCALE, INPUT_SCALE, case.input_shape).astype("float32")
+    reference = _output(case, "float32", mode, x)
+    scale = np.max(np.abs(reference))
+    assert np.all(np.isfinite(reference)) and 0 < scale < 0.9 * FLOAT16_MAX, "the test's float32 outputs must fit"
+    low = _output(case, policy, mode, x)
+    assert np.all(np.isfinite(low)), f"{np.mean(~np.isfinite(low)):.0%} of the outputs are NaN or inf"
+    # Relative to the largest output, and to 1 for bounded outputs (an LSTM's saturated gates round to 0 or 1).
+    np.testing.assert_allclose(low, reference, rtol=0, atol=RELATIVE_TOLERANCE[policy] * max(scale, 1.0))
