@@ -150,3 +150,14 @@ def producing_operation(tensor):
     """The operation (layer) whose output the symbolic ``tensor`` is (``KerasTensor._keras_history``)."""
     history = getattr(tensor, "_keras_history", None)
     return None if history is None else history.operation
+
+
+def build_at_init(layer):
+    """Marks ``layer`` built when it has no ``build`` of its own, as Keras's stateless layers are once created.
+
+    ``Layer._build_at_init`` is what Keras's own `Dropout` calls; Keras versions without it get the same effect.
+    """
+    if hasattr(layer, "_build_at_init"):
+        layer._build_at_init()
+    elif getattr(type(layer).build, "_is_default", False):
+        layer.built = True

@@ -11,7 +11,7 @@ import keras
 from keras import ops
 
 from kerasdrop import _mc_outputs, _sampler
-from kerasdrop._validation import _message
+from kerasdrop._validation import ArgumentTypeError, _message
 
 
 class _SeedHolder(keras.layers.Layer):
@@ -25,7 +25,7 @@ class _SeedHolder(keras.layers.Layer):
 
 def _check_path(path):
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(_message("path", "a folder path (str or os.PathLike)", path))
+        raise ArgumentTypeError(_message("path", "a folder path (str or os.PathLike)", path))
     path = os.fspath(path)
     if not path or (os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path))):
         raise ValueError(_message("path", "a folder that does not exist yet, or an empty one", path))
@@ -49,7 +49,7 @@ def _input_signature(mc, input_signature):
         return specs[0] if len(specs) == 1 else specs
     flat = keras.tree.flatten(input_signature)
     if not flat or not all(isinstance(spec, tf.TensorSpec) for spec in flat):
-        raise TypeError(_message("input_signature", "None, a tf.TensorSpec or a list of them", input_signature))
+        raise ArgumentTypeError(_message("input_signature", "None, a tf.TensorSpec or a list of them", input_signature))
     if plan.functional:
         expected = [(None, *tuple(t.shape)[1:]) for t in plan.inputs]
         shapes = [tuple(spec.shape) for spec in flat]

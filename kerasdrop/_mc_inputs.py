@@ -8,7 +8,7 @@ import sys
 import keras
 import numpy as np
 
-from kerasdrop._validation import _message
+from kerasdrop._validation import ArgumentTypeError, _message
 
 
 def is_batched_source(x):
@@ -63,7 +63,7 @@ def check_numeric(x):
         except ValueError:
             standard = "string"
         if standard == "string":
-            raise TypeError(_message("x", "arrays of numbers", f"<array of dtype {dtype}>"))
+            raise ArgumentTypeError(_message("x", "arrays of numbers", f"<array of dtype {dtype}>"))
     return x
 
 

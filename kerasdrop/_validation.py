@@ -1,14 +1,19 @@
 """Argument validation shared by every public class.
 
-Each checker returns the normalised value or raises with one message format:
-``Invalid value received for argument `rate`. Expected a float in [0, 1). Received: rate=1.5``.
-Wrong Python types raise ``TypeError``; values of the right type outside their range raise ``ValueError``.
+Each checker returns the normalised value or raises with one message format, which begins with Keras's own wording:
+``Invalid value received for argument `rate`. Expected a float value between 0 and 1 (1 excluded). Received:
+rate=1.5``. Values of the right type outside their range raise ``ValueError``; wrong Python types raise
+`ArgumentTypeError`, which is both a ``TypeError`` and the ``ValueError`` that Keras's layers raise there.
 """
 
 import math
 import numbers
 
 import numpy as np
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong Python type: a ``TypeError``, and a ``ValueError`` as Keras raises for its layers."""
 
 
 def _message(name, expected, value):
@@ -35,7 +40,7 @@ def check_float(name, value, low=None, high=None, low_inclusive=True, high_inclu
             high_text = "inf" if high is None else f"{high:g}"
             expected = f"a float in {low_bracket}{low_text}, {high_text}{high_bracket}"
     if not _is_real(value):
-        raise TypeError(_message(name, expected, value))
+        raise ArgumentTypeError(_message(name, expected, value))
     value = float(value)
     if math.isnan(value) or math.isinf(value):
         raise ValueError(_message(name, expected, value))
@@ -46,9 +51,12 @@ def check_float(name, value, low=None, high=None, low_inclusive=True, high_inclu
     return value
 
 
+RATE_EXPECTED = "a float value between 0 and 1 (1 excluded)"
+
+
 def check_rate(name, value):
     """A dropout rate: probability of dropping, in [0, 1)."""
-    return check_float(name, value, 0.0, 1.0, high_inclusive=False)
+    return check_float(name, value, 0.0, 1.0, high_inclusive=False, expected=RATE_EXPECTED)
 
 
 def check_positive_float(name, value):
@@ -61,7 +69,7 @@ def check_non_negative_float(name, value):
 
 def check_positive_int(name, value):
     if not _is_int(value):
-        raise TypeError(_message(name, "a positive integer", value))
+        raise ArgumentTypeError(_message(name, "a positive integer", value))
     if value <= 0:
         raise ValueError(_message(name, "a positive integer", value))
     return int(value)
@@ -73,12 +81,12 @@ def check_int_tuple(name, value, length):
     if _is_int(value):
         value = (value,) * length
     if not isinstance(value, (tuple, list)):
-        raise TypeError(_message(name, expected, value))
+        raise ArgumentTypeError(_message(name, expected, value))
     if len(value) != length:
         raise ValueError(_message(name, expected, value))
     for item in value:
         if not _is_int(item):
-            raise TypeError(_message(name, expected, value))
+            raise ArgumentTypeError(_message(name, expected, value))
         if item <= 0:
             raise ValueError(_message(name, expected, value))
     return tuple(int(item) for item in value)
@@ -89,21 +97,21 @@ def check_seed(value):
     if value is None:
         return None
     if not _is_int(value):
-        raise TypeError(_message("seed", "an int or None", value))
+        raise ArgumentTypeError(_message("seed", "an int or None", value))
     return int(value)
 
 
 def check_bool(name, value):
     """True or False (NumPy booleans too); ints and strings are refused."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(_message(name, "a bool (True or False)", value))
+        raise ArgumentTypeError(_message(name, "a bool (True or False)", value))
     return bool(value)
 
 
 def check_choice(name, value, choices):
     expected = "one of " + ", ".join(repr(choice) for choice in choices)
     if not isinstance(value, str):
-        raise TypeError(_message(name, expected, value))
+        raise ArgumentTypeError(_message(name, expected, value))
     if value not in choices:
         raise ValueError(_message(name, expected, value))
     return value
@@ -119,24 +127,34 @@ def check_data_format(value):
 
 
 def check_noise_shape(value):
-    """None, or a tuple/list whose entries are positive ints or None (None = size of the input there)."""
+    """None, or a tuple/list whose entries are positive ints or None (None = size of the input there).
+
+    The three messages begin as Keras's `Dropout` words them.
+    """
     if value is None:
         return None
-    expected = "None or a tuple of positive integers or None"
-    if not isinstance(value, (tuple, list)):
-        raise TypeError(_message("noise_shape", expected, value))
-    for item in value:
+    if isinstance(value, str) or not isinstance(value, (tuple, list)):
+        raise ArgumentTypeError(
+            _message("noise_shape", "a tuple or list of integers (or None, the input's size there)", value)
+        )
+    for index, item in enumerate(value):
         if item is None:
             continue
         if not _is_int(item):
-            raise TypeError(_message("noise_shape", expected, value))
+            raise ArgumentTypeError(
+                _message("noise_shape", f"all elements to be integers or None; element {index} is {item!r}", value)
+            )
         if item <= 0:
-            raise ValueError(_message("noise_shape", expected, value))
+            raise ValueError(
+                _message(
+                    "noise_shape", f"all dimensions to be positive integers or None; element {index} is {item}", value
+                )
+            )
     return tuple(None if item is None else int(item) for item in value)
 
 
 def check_instance(name, value, types, expected):
     """An instance of ``types`` (a class or tuple of classes); ``expected`` describes it in the message."""
     if not isinstance(value, types):
-        raise TypeError(_message(name, expected, value))
+        raise ArgumentTypeError(_message(name, expected, value))
     return value

@@ -71,6 +71,11 @@ def gaussian_dropout(inputs, rate, seed=None):
 _VARIANCE_FLOOR = 1e-8
 
 
+def _standard_deviation(variance, work):
+    """``sqrt(variance + 1e-8)`` in the dtype ``work``; negative rounding errors in ``variance`` count as 0."""
+    return ops.sqrt(ops.maximum(ops.cast(variance, work), 0.0) + _VARIANCE_FLOOR)
+
+
 def sample_gaussian(mean, variance, seed=None, sample_shape=()):
     """``mean + sqrt(variance) * eps`` with ``eps ~ N(0, 1)``: the reparameterised draw of the weight-noise layers.
 
@@ -82,8 +87,40 @@ def sample_gaussian(mean, variance, seed=None, sample_shape=()):
     work = variance_dtype(dtype)
     shape = tuple(sample_shape) + tuple(ops.shape(mean))
     eps = keras.random.normal(shape, dtype="float32", seed=seed)
-    std = ops.sqrt(ops.maximum(ops.cast(variance, work), 0.0) + _VARIANCE_FLOOR)
+    std = _standard_deviation(variance, work)
     return ops.cast(ops.cast(mean, work) + std * ops.cast(eps, work), dtype)
+
+
+def normal_quantiles(count):
+    """The ``count`` quantiles of N(0, 1) at probabilities ``(k + 1/2) / count``, ``k = 0, ..., count - 1``.
+
+    A stratified sample of N(0, 1), each of ``count`` equally likely strata represented by its midpoint: the points
+    are symmetric about 0, and ``mean(f(mu + sigma * z))`` approximates ``E f(mu + sigma Z)``, ``Z ~ N(0, 1)``,
+    without random numbers. For an L-Lipschitz ``f`` the error is at most ``L sigma W1``, with ``W1`` the Wasserstein
+    distance from the points to N(0, 1), ``2 sum_k phi(z_k) - 2 sum_{j=1}^{count-1} phi(Phi^-1(j / count))``: 0.024
+    for 64 points, where a random sample of 64 has a standard error of ``0.125 L sigma``. Returns a float64 NumPy
+    array, ascending.
+    """
+    import statistics
+
+    import numpy as np
+
+    normal = statistics.NormalDist()
+    return np.array([normal.inv_cdf((k + 0.5) / count) for k in range(count)])
+
+
+def gaussian_quantile_points(mean, variance, count):
+    """``mean + sqrt(variance) * z_k`` for the ``count`` points ``z_k`` of `normal_quantiles`, stacked on a new axis 0.
+
+    The deterministic counterpart of ``sample_gaussian(mean, variance, seed, (count,))``, with the same dtypes: the
+    points are computed in float32 (float64 for float64 inputs) with a floor of 1e-8 under the variance, and have the
+    dtype of ``mean``.
+    """
+    dtype = keras.backend.standardize_dtype(mean.dtype)
+    work = variance_dtype(dtype)
+    nodes = normal_quantiles(count).reshape((count,) + (1,) * len(mean.shape))
+    std = _standard_deviation(variance, work)
+    return ops.cast(ops.cast(mean, work) + std * ops.convert_to_tensor(nodes, dtype=work), dtype)
 
 
 # Random bits a packed mask takes from each random integer (``randint`` below 2**30), as three 10-bit table indices.

@@ -10,7 +10,14 @@ from keras import ops
 from kerasdrop import _mc_inputs, _mc_outputs, _sampler
 from kerasdrop._mc_outputs import MCDropoutResult
 from kerasdrop._noise_layers import Selection
-from kerasdrop._validation import _message, check_bool, check_positive_float, check_positive_int, check_seed
+from kerasdrop._validation import (
+    ArgumentTypeError,
+    _message,
+    check_bool,
+    check_positive_float,
+    check_positive_int,
+    check_seed,
+)
 
 _VERBOSITY = ("auto", 0, 1, 2)
 
@@ -30,7 +37,7 @@ def _check_strategy(strategy):
     if strategy is None:
         return tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.Strategy):
-        raise TypeError(_message("strategy", "None or a tf.distribute.Strategy", strategy))
+        raise ArgumentTypeError(_message("strategy", "None or a tf.distribute.Strategy", strategy))
     return strategy
 
 

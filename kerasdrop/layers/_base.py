@@ -61,6 +61,8 @@ class StochasticLayer(keras.layers.Layer):
         self.seed = check_seed(seed)
         self.mc = check_bool("mc", mc)
         self.seed_generator = ReplicaSeedGenerator(self.seed)
+        # A layer without weights (no `build` of its own) is built once created, as Keras's `Dropout` is.
+        _compat.build_at_init(self)
 
     def is_stochastic(self, training):
         """True when this call samples noise: in training, or always in Monte Carlo mode.
@@ -71,6 +73,10 @@ class StochasticLayer(keras.layers.Layer):
         if chosen is not None:
             return chosen
         return bool(training) or self.mc
+
+    def check_input_shape(self, input_shape):
+        """Raises a clear ``ValueError`` for inputs this layer cannot take; called from ``call`` and
+        ``compute_output_shape`` by the layers built at creation, which have no `build` to check them in."""
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         # TensorFlow backend only (`tf.saved_model.save`): see `kerasdrop._compat.with_seed_states`.
@@ -101,6 +107,7 @@ class ElementwiseDropout(StochasticLayer):
 
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
+        self.check_input_shape(inputs.shape)
         if not self.is_stochastic(training):
             return self._test_output(inputs)
         return self._sample(inputs)
@@ -112,6 +119,7 @@ class ElementwiseDropout(StochasticLayer):
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
+        self.check_input_shape(input_shape)
         return input_shape
 
 

@@ -41,10 +41,9 @@ class Dropout(RateDropout):
         super().__init__(rate=rate, scaling=scaling, seed=seed, mc=mc, **kwargs)
         self.noise_shape = check_noise_shape(noise_shape)
 
-    def build(self, input_shape):
+    def check_input_shape(self, input_shape):
         if self.noise_shape is not None:
             _check_broadcastable(self.noise_shape, input_shape)
-        super().build(input_shape)
 
     def _noise_shape(self, inputs):
         return self.noise_shape
@@ -125,10 +124,9 @@ class StochasticDropout(ElementwiseDropout):
         self.stddev = check_non_negative_float("stddev", stddev)
         self.noise_shape = check_noise_shape(noise_shape)
 
-    def build(self, input_shape):
+    def check_input_shape(self, input_shape):
         if self.noise_shape is not None:
             _check_broadcastable(self.noise_shape, input_shape)
-        super().build(input_shape)
 
     @property
     def noise_shared_across_batch(self):

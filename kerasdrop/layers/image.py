@@ -10,6 +10,8 @@ from keras import ops
 
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import (
+    ArgumentTypeError,
+    _message,
     check_data_format,
     check_float,
     check_positive_int,
@@ -95,6 +97,7 @@ class _ImageLayer(StochasticLayer):
 
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
+        self.check_input_shape(inputs.shape)
         if not self.is_stochastic(training):
             return inputs
         return self._sample(inputs)
@@ -104,6 +107,7 @@ class _ImageLayer(StochasticLayer):
         return shape[rows], shape[cols]
 
     def compute_output_shape(self, input_shape):
+        self.check_input_shape(input_shape)
         return input_shape
 
     def get_config(self):
@@ -116,7 +120,7 @@ def _check_cutout_size(value):
         return check_positive_int("size", value)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return check_float("size", value, 0.0, 1.0, low_inclusive=False, expected=expected)
-    raise TypeError(f"Invalid value received for argument `size`. Expected {expected}. Received: size={value!r}")
+    raise ArgumentTypeError(_message("size", expected, value))
 
 
 @register
@@ -153,9 +157,8 @@ class Cutout(_ImageLayer):
         self.holes = check_positive_int("holes", holes)
         self.fill_value = check_float("fill_value", fill_value)
 
-    def build(self, input_shape):
+    def check_input_shape(self, input_shape):
         self._check_fits(*self._image_size(input_shape))
-        super().build(input_shape)
 
     def _check_fits(self, height, width):
         if isinstance(self.size, int) and isinstance(height, int) and isinstance(width, int):

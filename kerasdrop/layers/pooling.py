@@ -63,7 +63,9 @@ def pool_windows(inputs, pool_size, strides, padding, data_format, row_blocks=1)
 
     Strided slices are slow on CPU, so each spatial axis of length ``stride * (out + q)`` is reshaped to
     ``(out + q, stride)``: the unit at ``offset + stride * t`` is then entry ``(t + offset // stride, offset %
-    stride)``, and every window is a plain slice of one reshaped tensor.
+    stride)``, and every window is a plain slice of one reshaped tensor. The rows' phase axis and the columns' group
+    axis are adjacent in memory and merged into one (row phase ``r`` and column group ``g`` at ``r * groups + g``),
+    so the reshaped tensor has 5 axes, not 6: TensorFlow Lite slices tensors of at most 5 axes.
     """
     axes = spatial_axes(data_format)
     shape = ops.shape(inputs)
@@ -87,12 +89,11 @@ def pool_windows(inputs, pool_size, strides, padding, data_format, row_blocks=1)
         inputs = ops.pad(inputs, pad_width, constant_values=float("-inf"))
     if any(not isinstance(shape[axis], int) or shape[axis] + sum(pad_width[axis]) != crop[axis].stop for axis in axes):
         inputs = inputs[tuple(crop)]
-    new_shape = []
-    for size in reshaped:
-        new_shape.extend(size if isinstance(size, tuple) else (size,))
+    first = axes[0]  # the rows' axis; the columns' axis is first + 1
+    (row_groups, row_stride), (col_groups, col_stride) = reshaped[first], reshaped[first + 1]
+    new_shape = [*reshaped[:first], row_groups, row_stride * col_groups, col_stride, *reshaped[first + 2 :]]
     inputs = ops.reshape(inputs, new_shape)
     (out_rows, row_offsets), (out_cols, col_offsets) = per_axis
-    first = axes[0]  # in the reshaped tensor: rows at first, first + 1; columns at first + 2, first + 3
 
     def windows(rows):
         selected = []
@@ -100,9 +101,9 @@ def pool_windows(inputs, pool_size, strides, padding, data_format, row_blocks=1)
             for col_start, col_phase in col_offsets:
                 index = [slice(None)] * len(new_shape)
                 index[first] = slice(row_start + rows.start, row_start + rows.stop)
-                index[first + 1] = row_phase
-                index[first + 2] = slice(col_start, col_start + out_cols)
-                index[first + 3] = col_phase
+                merged_start = col_start if row_phase == 0 else row_phase * col_groups + col_start
+                index[first + 1] = slice(merged_start, merged_start + out_cols)
+                index[first + 2] = col_phase
                 selected.append(inputs[tuple(index)])
         return selected
 
@@ -216,7 +217,7 @@ class _PoolingDropout(StochasticLayer):
         self.data_format = check_data_format(data_format)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
-    def build(self, input_shape):
+    def check_input_shape(self, input_shape):
         if self.padding == "valid":
             for axis, pool in zip(spatial_axes(self.data_format), self.pool_size, strict=True):
                 if input_shape[axis] is not None and input_shape[axis] < pool:
@@ -225,9 +226,9 @@ class _PoolingDropout(StochasticLayer):
                         f"{self.pool_size}. Received inputs of shape {tuple(input_shape)} "
                         f"(data_format={self.data_format!r}); use padding='same' or a smaller pool_size."
                     )
-        super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
+        self.check_input_shape(input_shape)
         output_shape = list(input_shape)
         for axis, pool, stride in zip(spatial_axes(self.data_format), self.pool_size, self.strides, strict=True):
             output_shape[axis] = pooling_output_length(input_shape[axis], pool, stride, self.padding)
@@ -235,6 +236,7 @@ class _PoolingDropout(StochasticLayer):
 
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
+        self.check_input_shape(inputs.shape)
         if not self.is_stochastic(training):
             return self._test_output(inputs)
         return self._sample(inputs)

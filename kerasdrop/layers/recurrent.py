@@ -274,7 +274,7 @@ class SemeniutaLSTM(_SemeniutaArguments, _DropoutRNN):
 @_document
 @_delegate(*_KERAS_ATTRIBUTES, "recurrent_dropout", "reset_after")
 class VariationalGRU(_VariationalArguments, _DropoutRNN):
-    """GRU with Gal & Ghahramani's variational dropout, a drop-in for `keras.layers.GRU` (``reset_after=True``).
+    """GRU with Gal & Ghahramani's variational dropout, a drop-in for `keras.layers.GRU`.
 
     Per-sequence, per-gate masks on the inputs and on ``h_{t-1}`` (see `VariationalGRUCell`); identical to
     `keras.layers.GRU` at test time.

@@ -1,7 +1,8 @@
 """Recurrent dropout cells: Gal & Ghahramani's variational LSTM/GRU, Moon's RNNDrop, Semeniuta's LSTM/GRU.
 
-The cells are ``keras.layers.LSTMCell``/``GRUCell`` (same weights: names, shapes, gate order i, f, c, o and z, r, h
-with ``reset_after=True``) whose step applies the masks of each paper; they work in ``keras.layers.RNN``.
+The cells are ``keras.layers.LSTMCell``/``GRUCell`` (same weights: names, shapes, gate order i, f, c, o and z, r, h,
+both GRU layouts ``reset_after=True``/``False``) whose step applies the masks of each paper; they work in
+``keras.layers.RNN``.
 
 How a cell gets per-sequence masks. The cells follow Keras's ``DropoutRNNCell`` protocol: ``keras.layers.RNN`` calls
 ``get_dropout_mask``/``get_recurrent_dropout_mask`` once before its time loop, the cell caches the masks and every
@@ -172,21 +173,26 @@ class _LSTMCell(_DropoutCell, keras.layers.LSTMCell):
 
 
 class _GRUCell(_DropoutCell, keras.layers.GRUCell):
-    """A GRU step (``reset_after=True``): inputs and state projected per gate, the candidate hook for Semeniuta."""
+    """A GRU step: inputs and state projected per gate, the candidate hook for Semeniuta.
+
+    Both of Keras's layouts: ``reset_after=True`` (the default: separate input and recurrent biases, the reset gate
+    applied after the recurrent product) and ``reset_after=False`` (one bias, the reset gate applied to ``h_{t-1}``
+    before the product), with the weights of ``keras.layers.GRUCell`` of the same setting.
+    """
 
     gates = 3
 
     def __init__(self, units, reset_after=True, **kwargs):
-        if check_bool("reset_after", reset_after) is not True:
-            raise ValueError(
-                "Invalid value received for argument `reset_after`. Expected True (kerasdrop's GRU cells use the "
-                "reset_after=True layout of keras.layers.GRUCell, Keras's default). Received: reset_after=False"
-            )
-        super().__init__(units, reset_after=True, **kwargs)
+        super().__init__(units, reset_after=check_bool("reset_after", reset_after), **kwargs)
 
     def _plan(self, input_masks, recurrent_masks):
         gate_masks = recurrent_masks if self.per_gate_recurrent_masks else None
-        input_bias, recurrent_bias = (None, None) if self.bias is None else ops.unstack(self.bias, 2, axis=0)
+        if self.bias is None:
+            input_bias, recurrent_bias = None, None
+        elif self.reset_after:
+            input_bias, recurrent_bias = ops.unstack(self.bias, 2, axis=0)
+        else:
+            input_bias, recurrent_bias = self.bias, None
         return (
             _gate_blocks(self.kernel, input_bias, input_masks, self.gates),
             _gate_blocks(self.recurrent_kernel, recurrent_bias, gate_masks, self.gates),
@@ -197,10 +203,15 @@ class _GRUCell(_DropoutCell, keras.layers.GRUCell):
         input_blocks, recurrent_blocks, recurrent_masks = plan
         h_tm1 = states[0]
         x_z, x_r, x_h = _project(inputs, input_blocks)
-        h_z, h_r, h_h = _project(h_tm1, recurrent_blocks)
+        h_z, h_r = _project(h_tm1, recurrent_blocks[:2])
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
-        candidate = self._candidate(self.activation(x_h + r * h_h), recurrent_masks, noise)
+        if self.reset_after:
+            (h_h,) = _project(h_tm1, recurrent_blocks[2:])
+            h_h = r * h_h
+        else:
+            (h_h,) = _project(r * h_tm1, recurrent_blocks[2:])
+        candidate = self._candidate(self.activation(x_h + h_h), recurrent_masks, noise)
         # Keras's update gate z keeps the old state: h = z h_{t-1} + (1 - z) candidate.
         h = z * h_tm1 + (1 - z) * candidate
         return h, [h]
@@ -355,7 +366,7 @@ class VariationalGRUCell(_VariationalMixin, _GRUCell):
 
     Per-sequence, per-gate (z, r, h) masks on the inputs ``x_t`` and on the state ``h_{t-1}`` feeding the recurrent
     products, reused at every step; inverted, so at test time the cell is exactly ``keras.layers.GRUCell``
-    (``reset_after=True``, the only layout supported).
+    (either layout, ``reset_after=True`` or ``False``).
 
     Args:
         units: Positive int, dimensionality of the state.

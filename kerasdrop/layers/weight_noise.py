@@ -83,15 +83,17 @@ class _DropConnect(StochasticLayer):
             return self.activation(mean)
         # Moment matching (Wan et al. 2013, §3): each pre-activation is a sum of many independent dropped terms, so
         # it is nearly Gaussian with the mean above and variance ((W∘W)(x∘x) + b∘b) times rate/keep (inverted
-        # form) or keep·rate (weight scaling). Average the activation over samples of that Gaussian.
+        # form) or keep·rate (weight scaling). Average the activation over points of that Gaussian: its quantiles
+        # at (k + 1/2) / inference_samples, a stratified sample that needs no random numbers (so the test-time
+        # output is deterministic, and converts to TensorFlow Lite, which has no stateless random ops).
         bias = self.bias
         work = kd_ops.variance_dtype(inputs.dtype)
         kernel_squares = ops.square(ops.cast(self.kernel, work))
         bias_squares = None if bias is None else ops.square(ops.cast(bias, work))
         factor = keep * self.rate if weight_scaling else self.rate / keep
         variance = self.affine_of_squares(inputs, kernel_squares, bias_squares) * factor
-        samples = kd_ops.sample_gaussian(mean, variance, self.seed_generator, (self.inference_samples,))
-        return ops.mean(self.activation(samples), axis=0)
+        points = kd_ops.gaussian_quantile_points(mean, variance, self.inference_samples)
+        return ops.mean(self.activation(points), axis=0)
 
     def get_config(self):
         return {
@@ -116,8 +118,11 @@ class DropConnectDense(_DropConnect, DenseKernelOps, keras.layers.Dense):
     At test time, ``inference="mean"`` gives ``a(W x + b)`` (``a(keep (W x + b))`` with weight scaling).
     ``inference="gaussian"`` is the paper's inference: each pre-activation is treated as Gaussian with the mean and
     variance of the training-time pre-activation, ``u ~ N(W x + b, (rate / keep) ((W ∘ W)(x ∘ x) + b ∘ b))``, and
-    the output is the average of ``a(u)`` over ``inference_samples`` draws. The two agree for a linear activation;
-    for a non-linear one the Gaussian inference is closer to the average of the training-mode network.
+    the output is the average of ``a(u)`` over ``inference_samples`` points of that Gaussian. The paper draws them
+    at random; here they are its quantiles at probabilities ``(k + 1/2) / inference_samples`` (a stratified sample,
+    `kerasdrop.ops.normal_quantiles`), so the output is deterministic and far closer to ``E a(u)`` than a random
+    sample of the same size. The two inferences agree for a linear activation; for a non-linear one the Gaussian
+    inference is closer to the average of the training-mode network.
 
     Masks are drawn in float32 from one uniform per weight; a dyadic keep probability (0.5, 0.25, 0.75, ...) draws
     them from packed random bits instead (`kerasdrop.ops.packed_bernoulli_mask`), with the same distribution.
@@ -129,7 +134,7 @@ class DropConnectDense(_DropConnect, DenseKernelOps, keras.layers.Dense):
         use_bias: bool, whether the layer has a (dropped) bias.
         per_sample: bool, one mask per sample instead of one per call.
         inference: ``"mean"`` or ``"gaussian"``, the test-time output.
-        inference_samples: Positive int, Gaussian draws averaged by ``inference="gaussian"``.
+        inference_samples: Positive int, Gaussian points averaged by ``inference="gaussian"``.
         scaling: ``"inverted"`` or ``"weight_scaling"``.
         seed: None or int, for reproducible masks.
         mc: bool, Monte Carlo mode: stochastic on every call, with the training formula.

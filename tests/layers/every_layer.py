@@ -98,3 +98,27 @@ CASES = (
 )
 
 IDS = [case.id for case in CASES]
+
+# The cases that also take inputs of a higher rank: elementwise layers, and Dense layers (on the last axis).
+ANY_RANK = {
+    "Dropout",
+    "Dropout-weight_scaling",
+    "GaussianDropout",
+    "StochasticDropout",
+    "DropConnectDense",
+    "DropConnectDense-gaussian",
+    "StandoutDense",
+    "FastDropoutDense",
+    "VariationalDense",
+    "SparseVariationalDense",
+    "ConcreteDropout",
+    "StructuredBayesianPruning",
+}
+
+# The cases that run a Keras convolution (their own kernel, or a wrapped `keras.layers.Conv2D`).
+CONVOLVES = {
+    "DropConnectConv2D",
+    "DropConnectConv2D-gaussian",
+    "SparseVariationalConv2D",
+    "ConcreteSpatialDropout2D",
+}

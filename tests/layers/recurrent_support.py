@@ -1,5 +1,7 @@
 """Shared by the recurrent tests: the variants, input and weight helpers, mask recording and a NumPy reference."""
 
+import functools
+
 import keras
 import numpy as np
 
@@ -16,6 +18,17 @@ VARIANTS = {
     "VariationalGRU": (kerasdrop.VariationalGRU, {"dropout": 0.3, "recurrent_dropout": 0.4}, keras.layers.GRU),
     "SemeniutaGRU": (kerasdrop.SemeniutaGRU, {"recurrent_dropout": 0.4, "dropout": 0.3}, keras.layers.GRU),
     "SemeniutaGRU-per_sequence": (kerasdrop.SemeniutaGRU, PER_SEQUENCE, keras.layers.GRU),
+    # Keras's other GRU layout: one bias, and the reset gate applied to h_{t-1} before the recurrent product.
+    "VariationalGRU-reset_before": (
+        kerasdrop.VariationalGRU,
+        {"dropout": 0.3, "recurrent_dropout": 0.4, "reset_after": False},
+        functools.partial(keras.layers.GRU, reset_after=False),
+    ),
+    "SemeniutaGRU-reset_before": (
+        kerasdrop.SemeniutaGRU,
+        {"recurrent_dropout": 0.4, "dropout": 0.3, "reset_after": False},
+        functools.partial(keras.layers.GRU, reset_after=False),
+    ),
 }
 LAYER_CLASSES = [kerasdrop.VariationalLSTM, kerasdrop.RNNDropLSTM, kerasdrop.SemeniutaLSTM, kerasdrop.VariationalGRU]
 LAYER_CLASSES.append(kerasdrop.SemeniutaGRU)
@@ -93,10 +106,15 @@ def reference(name, x, weights, seen):
         u = [recurrent_kernel[:, k * units : (k + 1) * units] for k in range(gates)]
         candidate_mask = noise[:, t] if noise is not None else recurrent
         if gru:
-            b_in, b_rec = bias[0].reshape(gates, units), bias[1].reshape(gates, units)
+            reset_after = bias.ndim == 2  # Keras's two layouts: (2, 3 units) biases, or one (3 units,) bias
+            b_in = (bias[0] if reset_after else bias).reshape(gates, units)
+            b_rec = bias[1].reshape(gates, units) if reset_after else np.zeros((gates, units))
             z = sigmoid(xs[0] @ w[0] + b_in[0] + hs[0] @ u[0] + b_rec[0])
             r = sigmoid(xs[1] @ w[1] + b_in[1] + hs[1] @ u[1] + b_rec[1])
-            g = np.tanh(xs[2] @ w[2] + b_in[2] + r * (hs[2] @ u[2] + b_rec[2]))
+            if reset_after:
+                g = np.tanh(xs[2] @ w[2] + b_in[2] + r * (hs[2] @ u[2] + b_rec[2]))
+            else:
+                g = np.tanh(xs[2] @ w[2] + b_in[2] + (r * hs[2]) @ u[2])
             if "Semeniuta" in name and candidate_mask is not None:
                 g = g * candidate_mask
             h = z * h + (1 - z) * g

@@ -423,7 +423,8 @@ def test_error_message_format():
     with pytest.raises(ValueError) as info:
         kerasdrop.Dropout(1.5)
     assert str(info.value) == (
-        "Invalid value received for argument `rate`. Expected a float in [0, 1). Received: rate=1.5"
+        "Invalid value received for argument `rate`. Expected a float value between 0 and 1 (1 excluded). "
+        "Received: rate=1.5"
     )
 
 
@@ -460,6 +461,18 @@ def test_bad_noise_shape(noise_shape, error):
 def test_noise_shape_not_broadcastable(noise_shape):
     with pytest.raises(ValueError, match="noise_shape"):
         kerasdrop.Dropout(0.5, noise_shape=noise_shape)(np.ones((2, 5), "float32"), training=True)
+    with pytest.raises(ValueError, match="noise_shape"):
+        keras.Sequential([keras.Input((5,)), kerasdrop.Dropout(0.5, noise_shape=noise_shape)])
+    with pytest.raises(ValueError, match="noise_shape"):
+        kerasdrop.StochasticDropout(0.3, 0.1, noise_shape=noise_shape)(np.ones((2, 5), "float32"), training=True)
+
+
+@pytest.mark.parametrize("factory", [kerasdrop.Dropout, kerasdrop.GaussianDropout, kerasdrop.SpatialDropout2D])
+def test_layers_without_weights_are_built_once_created(factory):
+    """As Keras's own dropout layers: nothing to build, so `built` is True before any call."""
+    layer = factory(0.3)
+    assert layer.built and not layer.weights
+    assert not kerasdrop.DropConnectDense(3, rate=0.3).built  # a layer with weights builds on its first input
 
 
 @pytest.mark.parametrize(

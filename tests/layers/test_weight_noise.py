@@ -9,6 +9,7 @@ from scipy import special
 
 import kerasdrop
 from kerasdrop.datasets import load_digits
+from kerasdrop.ops import normal_quantiles
 from tests import utils
 
 FACTORIES = {
@@ -270,6 +271,42 @@ def test_dropconnect_conv_gaussian_inference(scaling):
     expected = mean * special.ndtr(mean / std) + std * np.exp(-0.5 * (mean / std) ** 2) / math.sqrt(2 * math.pi)
     output = utils.to_numpy(layer(x.astype("float32")))
     np.testing.assert_array_less(np.abs(output - expected), 5 * std / math.sqrt(samples))
+
+
+def _normal_pdf(z):
+    return np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+
+
+def _quantile_rule_wasserstein(count):
+    """W1 between the points of `kerasdrop.ops.normal_quantiles` and N(0, 1), exactly.
+
+    On stratum ``[a, b]`` of probability around midpoint ``z``, ``∫ |Φ⁻¹(u) - z| du = 2 φ(z) - φ(Φ⁻¹(a)) - φ(Φ⁻¹(b))``
+    (as ``∫_a^b Φ⁻¹(u) du = φ(Φ⁻¹(a)) - φ(Φ⁻¹(b))``); summed over the strata, with ``φ(±inf) = 0``.
+    """
+    midpoints = normal_quantiles(count)
+    boundaries = special.ndtri(np.arange(1, count) / count)
+    return 2 * _normal_pdf(midpoints).sum() - 2 * _normal_pdf(boundaries).sum()
+
+
+@pytest.mark.parametrize("samples", [1, 8, 64])
+def test_dropconnect_gaussian_inference_is_the_quantile_rule(samples):
+    """Gaussian inference averages relu over the quantiles of its Gaussian: the same output on every call, within
+    ``σ W1`` of the closed form ``E relu(G)`` (relu is 1-Lipschitz; W1 of the points to N(0, 1), computed exactly).
+    """
+    rate, inputs, units = 0.5, 32, 12
+    layer = kerasdrop.DropConnectDense(
+        units, rate, activation="relu", inference="gaussian", inference_samples=samples, seed=3
+    )
+    kernel, bias = utils.randomize_weights(layer, (None, inputs), bias_scale=0.3)
+    x = np.random.default_rng(4).uniform(-1, 1, size=(2, inputs)).astype("float32")
+    first, second = utils.to_numpy(layer(x)), utils.to_numpy(layer(x))
+    np.testing.assert_array_equal(first, second)
+    for row, output in zip(x.astype("float64"), first, strict=True):
+        mean, variance, _ = _pre_activation_moments(row, kernel, bias, rate)
+        std = np.sqrt(variance)
+        expected = mean * special.ndtr(mean / std) + std * _normal_pdf(mean / std)
+        bound = std * _quantile_rule_wasserstein(samples) + 1e-5 * (1 + np.abs(expected))
+        np.testing.assert_array_less(np.abs(output - expected), bound)
 
 
 # ---------------------------------------------------------------- Standout

@@ -1,0 +1,105 @@
+"""Every layer on inputs a model meets in real use: empty batches, and inputs of the wrong rank.
+
+An empty batch (the last partial batch of a filtered dataset, an empty request) gives an empty output of the right
+shape in training, at test time and in Monte Carlo mode, eagerly and inside ``tf.function``. An input of the wrong
+rank raises a ``ValueError`` that names the shape received, when the layer is called or the model is built, never an
+error from deep inside the backend.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tests import utils
+from tests.layers.every_layer import ANY_RANK, CASES, CONVOLVES, IDS
+
+MODES = ("training", "test", "mc")
+
+
+def _call(case, x, mode, compiled):
+    layer = case.make(seed=2, mc=mode == "mc")
+    training = mode == "training"
+    if compiled:
+        import tensorflow as tf
+
+        return tf.function(lambda inputs: layer(inputs, training=training))(x)
+    return layer(x, training=training)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", [case for case in CASES if case.id not in CONVOLVES], ids=lambda case: case.id)
+def test_empty_batch_gives_an_empty_output(case, mode, compiled):
+    if compiled and keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.function is TensorFlow's; the other backends run the eager case")
+    _assert_empty_output(case, mode, compiled)
+
+
+def _assert_empty_output(case, mode, compiled):
+    full = _call(case, np.ones(case.input_shape, "float32"), mode, compiled=False)
+    empty = _call(case, np.ones((0, *case.input_shape[1:]), "float32"), mode, compiled)
+    assert tuple(empty.shape) == (0, *tuple(full.shape)[1:]), (case.id, mode, compiled)
+    assert utils.to_numpy(empty).size == 0
+
+
+CONVOLUTION_CHECK = """
+from tests.layers.every_layer import CASES, CONVOLVES
+from tests.layers.test_odd_inputs import MODES, _assert_empty_output
+for case in CASES:
+    if case.id in CONVOLVES:
+        for mode in MODES:
+            for compiled in (False, True):
+                _assert_empty_output(case, mode, compiled)
+print("checked", len(CONVOLVES))
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the check is of TensorFlow's oneDNN setting")
+def test_empty_batch_through_a_convolution():
+    """The convolving layers on an empty batch, with TensorFlow's own convolution (its default on CPUs without
+    AVX-512). TensorFlow's oneDNN convolution, turned on for this suite, returns its input for an empty batch, so
+    ``keras.layers.Conv2D`` itself raises or gives the input's shape there; this runs in a process without it."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    environment = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", CONVOLUTION_CHECK], cwd=root, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"checked {len(CONVOLVES)}" in result.stdout
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case.id not in ANY_RANK], ids=lambda case: case.id)
+def test_wrong_rank_raises_a_value_error_naming_the_shape(case):
+    shape = case.input_shape
+    for wrong in (shape[:-1], (*shape, 2)):
+        with pytest.raises(
+            ValueError,
+            match=f"Full shape received: {wrong}|input of shape {wrong}".replace("(", r"\(").replace(")", r"\)"),
+        ):
+            case.make(seed=2)(np.ones(wrong, "float32"), training=True)
+        with pytest.raises(ValueError, match=r"ndim|same length"):
+            case.make(seed=2)(keras.Input(wrong[1:]))
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case.id in ANY_RANK], ids=lambda case: case.id)
+def test_layers_of_any_rank_take_a_higher_rank(case):
+    """Elementwise layers keep the shape; Dense layers act on the last axis, as `keras.layers.Dense` does."""
+    x = np.random.default_rng(0).normal(size=(*case.input_shape, 3)).astype("float32")
+    layer = case.make(seed=2)
+    output = layer(x, training=True)
+    assert tuple(output.shape) == tuple(layer.compute_output_shape(x.shape))
+    assert np.all(np.isfinite(utils.to_numpy(output)))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_layers_without_weights_are_built_once_created(case):
+    """As Keras's stateless layers are: `built` before any call exactly when the layer has no weights to make."""
+    layer = case.make(seed=2)
+    built_at_creation = layer.built
+    layer(np.ones(case.input_shape, "float32"), training=True)
+    assert built_at_creation == (not layer.weights)
