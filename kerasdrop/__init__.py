@@ -1,8 +1,9 @@
 """kerasdrop: dropout variants for Keras 3, a Monte Carlo dropout predictor, and compression."""
 
-from kerasdrop import compression, datasets, layers, metrics, plot
+from kerasdrop import compression, datasets, layers, metrics, plot, tflite
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
 from kerasdrop.mc import set_mc
+from kerasdrop.tflite import export_tflite
 from kerasdrop.uncertainty import MCDropout, MCDropoutResult
 
 __version__ = "0.1.0"
@@ -12,9 +13,11 @@ __all__ = [
     "MCDropout",
     "MCDropoutResult",
     "set_mc",
+    "export_tflite",
     "compression",
     "datasets",
     "metrics",
     "plot",
+    "tflite",
     "__version__",
 ]

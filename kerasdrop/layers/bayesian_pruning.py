@@ -17,6 +17,8 @@ import math
 import keras
 from keras import ops
 
+from kerasdrop import _random
+from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_data_format, check_non_negative_float
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
 
@@ -127,13 +129,16 @@ def sample_truncated_log_normal(mu, log_sigma, shape, seed):
 
     ``x = μ + σ Φ⁻¹(Φ(α) + u Z)`` with ``u ~ U(0, 1)``; the argument of ``Φ⁻¹`` is kept in ``[1e-6, 1 - 1e-6]``
     and ``x`` in ``[a, b]``, so that no draw is infinite (draws further than ~4.75 σ out in a tail land there).
+    While `kerasdrop.export_tflite` traces the layer, ``erf⁻¹`` is `kerasdrop.ops.erfinv_polynomial` (TensorFlow Lite
+    has no builtin for ``tf.math.erfinv``).
     """
     sigma = ops.exp(log_sigma)
     alpha, beta = _standardized_bounds(mu, sigma)
     z = ops.exp(log_normal_interval(alpha, beta))
-    uniform = keras.random.uniform(shape, dtype="float32", seed=seed)
+    uniform = _random.uniform(shape, seed, dtype="float32")
     probability = ops.clip(normal_cdf(alpha) + uniform * z, _PROBABILITY_EPS, 1.0 - _PROBABILITY_EPS)
-    x = mu + sigma * _SQRT2 * ops.erfinv(2.0 * probability - 1.0)
+    erfinv = kd_ops.erfinv_polynomial if _random.stateful() else ops.erfinv
+    x = mu + sigma * _SQRT2 * erfinv(2.0 * probability - 1.0)
     return ops.exp(ops.clip(x, LOG_LOW, LOG_HIGH))
 
 

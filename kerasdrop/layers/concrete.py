@@ -11,6 +11,7 @@ import math
 import keras
 from keras import ops
 
+from kerasdrop import _random
 from kerasdrop._validation import (
     check_data_format,
     check_float,
@@ -105,8 +106,8 @@ class _ConcreteDropout(StochasticLayer, keras.layers.Wrapper):
     def relaxed_mask(self, inputs):
         """One draw of the Concrete drop variable ``z`` (float32, mask shape): near 1 = dropped."""
         p_logit = self._p_logit()
-        u = keras.random.uniform(
-            self._noise_shape(inputs), minval=_UNIFORM_FLOOR, maxval=1.0, dtype="float32", seed=self.seed_generator
+        u = _random.uniform(
+            self._noise_shape(inputs), self.seed_generator, dtype="float32", minval=_UNIFORM_FLOOR, maxval=1.0
         )
         u = ops.cast(u, p_logit.dtype)
         logistic = ops.log(u) - ops.log1p(-u)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kerasdrop import _random
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_data_format, check_noise_shape, check_non_negative_float, check_rate
 from kerasdrop.layers._base import ElementwiseDropout, RateDropout, register
@@ -134,7 +135,7 @@ class StochasticDropout(ElementwiseDropout):
 
     def sample_rate(self):
         """One draw of the call's rate, a float32 scalar tensor in [0, 0.95]."""
-        rate = keras.random.normal((), mean=self.mean_rate, stddev=self.stddev, seed=self.seed_generator)
+        rate = _random.normal((), self.seed_generator, mean=self.mean_rate, stddev=self.stddev, dtype=None)
         return ops.clip(rate, 0.0, _MAX_SAMPLED_RATE)
 
     def _sample(self, inputs):

@@ -8,6 +8,7 @@ import numbers
 import keras
 from keras import ops
 
+from kerasdrop import _random
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import (
     ArgumentTypeError,
@@ -35,7 +36,7 @@ def cutout_mask(batch, height, width, side, holes, seed):
     and hole; the square covers rows ``[cy - side // 2, cy - side // 2 + side)`` (columns alike), clipped to the
     image, so a centre near the border leaves a partial square. Holes may overlap.
     """
-    centres = keras.random.randint((batch, holes, 1), 0, height * width, dtype="int32", seed=seed)
+    centres = _random.randint((batch, holes, 1), 0, height * width, seed, dtype="int32")
     rows = ops.arange(height, dtype="int32")
     cols = ops.arange(width, dtype="int32")
     top = centres // width - side // 2

@@ -1,0 +1,112 @@
+"""The random draws of the kerasdrop layers: `keras.random`, or TensorFlow's stateful random ops while exporting.
+
+Every draw of a kerasdrop layer goes through `uniform`, `normal` or `randint`. Normally they are exactly
+``keras.random.uniform``, ``keras.random.normal`` and ``keras.random.randint`` (same arguments, same seeds, same
+numbers). While `stateful_tensorflow_draws` is open in a thread, they draw in that thread with TensorFlow's stateful
+``RandomUniform`` and ``RandomStandardNormal`` ops instead, which TensorFlow Lite has builtins for
+(``RANDOM_UNIFORM``, ``RANDOM_STANDARD_NORMAL``); `kerasdrop.export_tflite` opens it while it traces the model. In
+that mode the ``seed`` argument is ignored and its generator is not advanced: the ops carry the seed attributes 0
+and 0, so TensorFlow (and TensorFlow Lite, in each interpreter) seeds them from the system, whatever global seed
+``tf.random.set_seed`` or ``keras.utils.set_random_seed`` set.
+
+The context is thread-local, like `kerasdrop._sampling_context`: other threads keep drawing with ``keras.random``
+meanwhile.
+"""
+
+import contextlib
+import threading
+
+import keras
+
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def stateful_tensorflow_draws():
+    """While open in this thread, `uniform`, `normal` and `randint` draw with TensorFlow's stateful random ops."""
+    previous = getattr(_state, "stateful", False)
+    _state.stateful = True
+    try:
+        yield
+    finally:
+        _state.stateful = previous
+
+
+def stateful():
+    """True while `stateful_tensorflow_draws` is open in this thread."""
+    return getattr(_state, "stateful", False)
+
+
+def _shape_tensor(tf, shape):
+    """``shape`` (ints and scalar tensors, or a 1-D tensor) as a 1-D int32 tensor."""
+    if tf.is_tensor(shape):
+        return tf.cast(shape, tf.int32)
+    dims = [tf.cast(dim, tf.int32) if tf.is_tensor(dim) else int(dim) for dim in shape]
+    if not dims:
+        return tf.zeros((0,), tf.int32)
+    if all(isinstance(dim, int) for dim in dims):
+        return tf.constant(dims, tf.int32)
+    return tf.stack([tf.constant(dim, tf.int32) if isinstance(dim, int) else dim for dim in dims])
+
+
+def _float_dtype(dtype):
+    return keras.backend.standardize_dtype(keras.config.floatx() if dtype is None else dtype)
+
+
+def _stateful_uniform(shape, minval, maxval, dtype):
+    """Uniform on ``[minval, maxval)`` from one float32 ``RandomUniform`` op (seeds 0, 0), cast to ``dtype``."""
+    import tensorflow as tf
+
+    unit = tf.raw_ops.RandomUniform(shape=_shape_tensor(tf, shape), dtype=tf.float32, seed=0, seed2=0)
+    if minval != 0.0 or maxval != 1.0:
+        unit = unit * (maxval - minval) + minval
+    return tf.cast(unit, dtype)
+
+
+def uniform(shape, seed, dtype="float32", minval=0.0, maxval=1.0):
+    """Uniform floats on ``[minval, maxval)`` of ``shape``; ``seed`` is an int or a ``keras.random.SeedGenerator``.
+
+    ``dtype=None`` means ``keras.config.floatx()``, as in Keras. In the stateful mode the draw is made in float32 and
+    cast to ``dtype``.
+    """
+    if stateful():
+        return _stateful_uniform(shape, minval, maxval, _float_dtype(dtype))
+    return keras.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
+
+
+def normal(shape, seed, mean=0.0, stddev=1.0, dtype="float32"):
+    """Normal floats ``N(mean, stddev^2)`` of ``shape``; ``seed`` is an int or a ``keras.random.SeedGenerator``.
+
+    ``dtype=None`` means ``keras.config.floatx()``, as in Keras. In the stateful mode the draw is made in float32 and
+    cast to ``dtype``.
+    """
+    if stateful():
+        import tensorflow as tf
+
+        unit = tf.raw_ops.RandomStandardNormal(shape=_shape_tensor(tf, shape), dtype=tf.float32, seed=0, seed2=0)
+        if stddev != 1.0:
+            unit = unit * stddev
+        if mean != 0.0:
+            unit = unit + mean
+        return tf.cast(unit, _float_dtype(dtype))
+    return keras.random.normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+
+
+def randint(shape, low, high, seed, dtype="int32"):
+    """Integers uniform on ``[low, high)`` of ``shape``; ``seed`` is an int or a ``keras.random.SeedGenerator``.
+
+    In the stateful mode: ``floor(u * (high - low)) + low`` with ``u`` a float32 uniform (2**23 equally likely
+    values in [0, 1)), clipped below ``high``. Each integer then has probability ``floor(2**23 / n) / 2**23`` or
+    ``ceil(2**23 / n) / 2**23`` for ``n = high - low``, a relative error below ``n / 2**23`` (0.6% for the 50,176
+    pixels of a 224 x 224 image, where `kerasdrop.Cutout` draws its centres); exact for powers of two up to 2**23.
+    ``low`` and ``high`` may be ints or scalar int tensors.
+    """
+    if stateful():
+        import tensorflow as tf
+
+        low = tf.cast(low, tf.float32)
+        high = tf.cast(high, tf.float32)
+        unit = _stateful_uniform(shape, 0.0, 1.0, tf.float32)
+        values = tf.minimum(tf.floor(unit * (high - low)) + low, high - 1.0)
+        return tf.cast(values, dtype)
+    return keras.random.randint(shape, low, high, dtype=dtype, seed=seed)
