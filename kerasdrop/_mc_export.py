@@ -10,7 +10,7 @@ import os
 import keras
 from keras import ops
 
-from kerasdrop import _mc_outputs, _sampler
+from kerasdrop import _mc_inputs, _mc_outputs, _sampler
 from kerasdrop._validation import ArgumentTypeError, _message
 
 
@@ -42,11 +42,7 @@ def _input_signature(mc, input_signature):
                 _message("input_signature", "a tf.TensorSpec (or a list of them) for a model without a graph", None)
                 + f" (model {mc.model.name!r} is subclassed: its inputs are not known)"
             )
-        specs = [tf.TensorSpec((None, *tuple(t.shape)[1:]), t.dtype, name=t.name) for t in plan.inputs]
-        structure = mc.model.input
-        if isinstance(structure, dict):  # served with a dict too, keyed as the model's inputs (flattened in order)
-            return keras.tree.pack_sequence_as(structure, specs)
-        return specs[0] if len(specs) == 1 else specs
+        return _mc_inputs.serving_signature(mc.model, plan.inputs)
     flat = keras.tree.flatten(input_signature)
     if not flat or not all(isinstance(spec, tf.TensorSpec) for spec in flat):
         raise ArgumentTypeError(_message("input_signature", "None, a tf.TensorSpec or a list of them", input_signature))
@@ -141,7 +137,6 @@ def export(mc, path, input_signature=None):
     if mc.seed is not None:  # the first call of the SavedModel draws what `predict` draws
         mc.seed_generator.state.assign(mc._initial_state)
     archive = keras.export.ExportArchive()
-    archive.track(mc.model)
     archive.track(_SeedHolder(mc.seed_generator, name="mc_dropout_seed"))
     archive.add_endpoint("serve", serving_function(mc), input_signature=[signature])
     archive.write_out(path, verbose=False)

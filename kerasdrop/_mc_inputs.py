@@ -100,3 +100,15 @@ def _check_input_shape(model, symbolic, value):
             f"MCDropout: input {symbolic.name!r} of model {model.name!r} expects arrays of shape {expected} (None: "
             f"any size). Received an array of shape {shape}"
         )
+
+
+def serving_signature(model, inputs, batch_size=None):
+    """``tf.TensorSpec``s of the symbolic ``inputs`` of ``model`` with batch dimension ``batch_size`` (None: any),
+    in the structure the model takes them (one spec, a list, or a dict keyed as the model's inputs)."""
+    import tensorflow as tf
+
+    specs = [tf.TensorSpec((batch_size, *tuple(t.shape)[1:]), t.dtype, name=t.name) for t in inputs]
+    structure = getattr(model, "input", None)
+    if isinstance(structure, dict):
+        return keras.tree.pack_sequence_as(structure, specs)
+    return specs[0] if len(specs) == 1 else specs

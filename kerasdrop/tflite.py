@@ -6,10 +6,10 @@ import warnings
 
 import keras
 
-from kerasdrop import _compat, _random, _sampling_context
+from kerasdrop import _compat, _mc_inputs, _random, _sampling_context
 from kerasdrop._noise_layers import is_inert, noise_layers
 from kerasdrop._validation import ArgumentTypeError, _message, check_instance, check_positive_int
-from kerasdrop.layers._base import StochasticLayer
+from kerasdrop.mc import kerasdrop_layers
 
 __all__ = ["export_tflite"]
 
@@ -43,24 +43,9 @@ def _model_inputs(model):
     return list(inputs)
 
 
-def _input_signature(model, inputs, batch_size):
-    """The ``tf.TensorSpec``s of the model's inputs, in the structure the model takes (one, a list or a dict)."""
-    import tensorflow as tf
-
-    specs = []
-    for tensor in inputs:
-        shape = tuple(tensor.shape)
-        batch = shape[0] if batch_size is None else batch_size
-        specs.append(tf.TensorSpec((batch, *shape[1:]), tensor.dtype, name=tensor.name))
-    structure = getattr(model, "input", None)
-    if isinstance(structure, dict):
-        return keras.tree.pack_sequence_as(structure, specs)
-    return specs[0] if len(specs) == 1 else specs
-
-
 def _kerasdrop_layers(model):
     """Every kerasdrop noise layer inside ``model``; a clear error when there is none, or when all have rate 0."""
-    everything = [layer for layer in _compat.flatten_layers(model) if isinstance(layer, StochasticLayer)]
+    everything = kerasdrop_layers(model)
     if not everything:
         raise ValueError(
             f"export_tflite found no kerasdrop noise layer in model {model.name!r}, so every invocation would give "
@@ -83,9 +68,7 @@ def _warn_keras_noise(model):
     keras_noise = [
         layer
         for layer in noise_layers(model)
-        if layer is not model
-        and not is_inert(layer)
-        and not any(isinstance(sub, StochasticLayer) for sub in _compat.flatten_layers(layer))
+        if layer is not model and not is_inert(layer) and not kerasdrop_layers(layer)
     ]
     if keras_noise:
         names = ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in keras_noise)
@@ -186,7 +169,7 @@ def export_tflite(model, path=None, batch_size=None):
         )
     inputs = _model_inputs(model)
     layers = _kerasdrop_layers(model)
-    signature = _input_signature(model, inputs, batch_size)
+    signature = _mc_inputs.serving_signature(model, inputs, batch_size)
     _check_recurrent(model, signature)
     _warn_keras_noise(model)
 
@@ -206,7 +189,6 @@ def export_tflite(model, path=None, batch_size=None):
         with _sampling_context.selecting(ids), _random.stateful_tensorflow_draws():
             sample.get_concrete_function()
             archive = keras.export.ExportArchive()
-            archive.track(model)
             archive.add_endpoint("serve", sample)
             archive.write_out(folder, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)

@@ -11,6 +11,7 @@ import tensorflow as tf
 import kerasdrop
 from kerasdrop import cli
 from tests import _mc_models as mcm
+from tests import utils
 
 # Run in a fresh interpreter: kerasdrop is made unimportable before anything else, then the SavedModel is served
 # through its `serve` endpoint and its `serving_default` signature, twice each.
@@ -54,7 +55,10 @@ def test_exported_model_serves_what_predict_gives(tmp_path):
     row_bytes = kerasdrop.MCDropout(model).rows_per_call(x)[0]
     # A budget of 7 samples of the 5 inputs a call: 50 samples are drawn in chunks of 7, 7, ..., 1.
     options = {"samples": 50, "seed": 5, "memory_budget_mb": 35 * row_bytes / 2**20}
+    model(x)  # a first call: what a call itself records (Keras's `_called`) is recorded already
+    attributes = utils.layer_state(model)
     kerasdrop.MCDropout(model, **options).export(tmp_path / "served")
+    assert utils.layer_state(model) == attributes  # nothing added, removed or rebound on the model or its layers
     expected = kerasdrop.MCDropout(model, **options).predict(x, verbose=0)
     first, second, by_signature = serve_in_fresh_process(tmp_path / "served", x, tmp_path)
     assert set(first) == {"mean", "variance", "predictive_entropy", "expected_entropy", "mutual_information"}

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import kerasdrop
-from kerasdrop import _compat
 from kerasdrop import ops as kd_ops
 from tests import _mc_models as mcm
 from tests import utils
@@ -88,9 +87,9 @@ def test_layers_are_untouched_after_sampling():
     dropout, kd_dropout = keras.layers.Dropout(0.5), kerasdrop.Dropout(0.5)
     inputs = keras.Input((8,))
     model = keras.Model(inputs, kd_dropout(dropout(inputs)))
-    attributes = _layer_state(model)
+    attributes = utils.layer_state(model)
     kerasdrop.MCDropout(model, samples=3).predict(np.ones((2, 8), "float32"), verbose=0)
-    assert _layer_state(model) == attributes
+    assert utils.layer_state(model) == attributes
     assert kd_dropout.mc is False
     np.testing.assert_array_equal(model.predict(np.ones((2, 8), "float32"), verbose=0), np.ones((2, 8)))
 
@@ -313,16 +312,6 @@ def test_models_it_cannot_handle_get_clear_errors():
 # ---------------------------------------------------------------- the model is never modified, even under threads
 
 
-def _layer_state(model):
-    """Every layer's attributes: plain values by value, everything else by identity (a swapped object shows)."""
-    state = {}
-    for layer in _compat.flatten_layers(model):
-        for name, value in vars(layer).items():
-            plain = isinstance(value, (bool, int, float, str, type(None)))
-            state[(layer.name, name)] = value if plain else id(value)
-    return state
-
-
 def _busy_model():
     inputs = keras.Input((6,))
     hidden = keras.layers.BatchNormalization()(keras.layers.Dense(16, activation="relu")(inputs))
@@ -339,7 +328,7 @@ def test_threads_share_a_model_and_leave_it_untouched():
     x = np.random.default_rng(6).normal(size=(5, 6)).astype("float32")
     expected = utils.to_numpy(model(x, training=False))
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected)  # Keras caches its predict function now
-    config, variables, attributes = model.get_config(), mcm.variables_snapshot(model), _layer_state(model)
+    config, variables, attributes = model.get_config(), mcm.variables_snapshot(model), utils.layer_state(model)
     reference = kerasdrop.MCDropout(model, samples=2000, seed=0).predict(x, verbose=0)
     means, errors = [], []
 
@@ -373,7 +362,7 @@ def test_threads_share_a_model_and_leave_it_untouched():
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
     assert model.get_config() == config
     mcm.assert_variables_unchanged(model, variables)
-    assert _layer_state(model) == attributes
+    assert utils.layer_state(model) == attributes
     assert len(means) == 36
     for mean in means:  # each result a correct MC estimate: within 5 standard errors of the long reference run
         mcm.assert_means_agree(mean, reference.mean, 200, 2000, reference.variance, reference.variance)

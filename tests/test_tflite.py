@@ -39,6 +39,7 @@ import kerasdrop
 from kerasdrop import _compat, _random
 from kerasdrop import ops as kd_ops
 from kerasdrop.mc import kerasdrop_layers
+from tests import utils
 from tests.layers.every_layer import CASES, IDS
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
@@ -56,15 +57,7 @@ def convert(model):
 
 def run_tflite(flatbuffer, x):
     """One invocation of the converted model on ``x`` (the input is resized to ``x``'s shape where it differs)."""
-    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
-    (model_input,) = interpreter.get_input_details()
-    if tuple(model_input["shape"]) != x.shape:
-        interpreter.resize_tensor_input(model_input["index"], x.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(model_input["index"], x)
-    interpreter.invoke()
-    (model_output,) = interpreter.get_output_details()
-    return interpreter.get_tensor(model_output["index"])
+    return invocations(flatbuffer, x, 1)[0]
 
 
 def normal_inputs(shape, seed=0):
@@ -321,10 +314,13 @@ def test_the_model_is_left_as_it_was():
     for call as a twin that was never exported (its spatial dropout has ``mc=True``: test-time calls draw too)."""
     model, twin = feed_forward_model(), feed_forward_model()
     x = normal_inputs((RUN_BATCH, 8, 3))
+    model(x), twin(x)  # a first call of each: what a call itself records (Keras's `_called`) is recorded already
     flags = [layer.mc for layer in kerasdrop_layers(model)]
     states = seed_states(model)
+    attributes = utils.layer_state(model)
     kerasdrop.export_tflite(model)
     assert not _random.stateful()
+    assert utils.layer_state(model) == attributes  # nothing added, removed or rebound on the model or its layers
     assert [layer.mc for layer in kerasdrop_layers(model)] == flags == [True, False, False, False]
     for state, before in zip(seed_states(model), states, strict=True):
         np.testing.assert_array_equal(state, before)

@@ -321,3 +321,16 @@ def load_example(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def layer_state(model):
+    """Every attribute of ``model`` and of each layer inside: plain values by value, everything else by identity, so
+    an added, removed, rebound or swapped attribute shows when two states are compared."""
+    from kerasdrop import _compat
+
+    state = {}
+    for layer in _compat.flatten_layers(model):
+        for name, value in vars(layer).items():
+            plain = isinstance(value, (bool, int, float, str, type(None)))
+            state[(layer.name, name)] = value if plain else id(value)
+    return state

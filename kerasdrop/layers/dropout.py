@@ -9,8 +9,16 @@ from kerasdrop._validation import check_data_format, check_noise_shape, check_no
 from kerasdrop.layers._base import ElementwiseDropout, RateDropout, register
 
 
+class _NoiseShape:
+    """The check of a ``noise_shape`` attribute: None, or a mask shape that broadcasts to the inputs."""
+
+    def check_input_shape(self, input_shape):
+        if self.noise_shape is not None:
+            _check_broadcastable(self.noise_shape, input_shape)
+
+
 @register
-class Dropout(RateDropout):
+class Dropout(_NoiseShape, RateDropout):
     """Bernoulli dropout (Hinton et al. 2012; Srivastava et al. 2014), a drop-in for `keras.layers.Dropout`.
 
     While training each unit is kept with probability ``keep = 1 - rate``. With ``scaling="inverted"`` (the Keras
@@ -41,10 +49,6 @@ class Dropout(RateDropout):
     def __init__(self, rate, noise_shape=None, seed=None, scaling="inverted", mc=False, **kwargs):
         super().__init__(rate=rate, scaling=scaling, seed=seed, mc=mc, **kwargs)
         self.noise_shape = check_noise_shape(noise_shape)
-
-    def check_input_shape(self, input_shape):
-        if self.noise_shape is not None:
-            _check_broadcastable(self.noise_shape, input_shape)
 
     def _noise_shape(self, inputs):
         return self.noise_shape
@@ -101,7 +105,7 @@ _MAX_SAMPLED_RATE = 0.95
 
 
 @register
-class StochasticDropout(ElementwiseDropout):
+class StochasticDropout(_NoiseShape, ElementwiseDropout):
     """Inverted dropout whose rate is itself random (Park & Kwak 2016).
 
     On each training call a rate ``r ~ N(mean_rate, stddev^2)`` is drawn, clipped to [0, 0.95], and the input is
@@ -124,10 +128,6 @@ class StochasticDropout(ElementwiseDropout):
         self.mean_rate = check_rate("mean_rate", mean_rate)
         self.stddev = check_non_negative_float("stddev", stddev)
         self.noise_shape = check_noise_shape(noise_shape)
-
-    def check_input_shape(self, input_shape):
-        if self.noise_shape is not None:
-            _check_broadcastable(self.noise_shape, input_shape)
 
     @property
     def noise_shared_across_batch(self):

@@ -467,14 +467,6 @@ def test_noise_shape_not_broadcastable(noise_shape):
         kerasdrop.StochasticDropout(0.3, 0.1, noise_shape=noise_shape)(np.ones((2, 5), "float32"), training=True)
 
 
-@pytest.mark.parametrize("factory", [kerasdrop.Dropout, kerasdrop.GaussianDropout, kerasdrop.SpatialDropout2D])
-def test_layers_without_weights_are_built_once_created(factory):
-    """As Keras's own dropout layers: nothing to build, so `built` is True before any call."""
-    layer = factory(0.3)
-    assert layer.built and not layer.weights
-    assert not kerasdrop.DropConnectDense(3, rate=0.3).built  # a layer with weights builds on its first input
-
-
 @pytest.mark.parametrize(
     ("data_format", "error"), [("NHWC", ValueError), ("channels_middle", ValueError), (3, TypeError)]
 )

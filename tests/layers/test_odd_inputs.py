@@ -8,6 +8,7 @@ error from deep inside the backend.
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -77,13 +78,16 @@ def test_empty_batch_through_a_convolution():
 def test_wrong_rank_raises_a_value_error_naming_the_shape(case):
     shape = case.input_shape
     for wrong in (shape[:-1], (*shape, 2)):
-        with pytest.raises(
-            ValueError,
-            match=f"Full shape received: {wrong}|input of shape {wrong}".replace("(", r"\(").replace(")", r"\)"),
-        ):
+        with pytest.raises(ValueError, match=_names_the_shape(wrong)):
             case.make(seed=2)(np.ones(wrong, "float32"), training=True)
-        with pytest.raises(ValueError, match=r"ndim|same length"):
+        with pytest.raises(ValueError, match=_names_the_shape((None, *wrong[1:]))):
             case.make(seed=2)(keras.Input(wrong[1:]))
+
+
+def _names_the_shape(shape):
+    """A pattern for Keras's messages that name a received ``shape`` (its input spec's, or its convolution's)."""
+    text = re.escape(str(shape))
+    return f"Full shape received: {text}|input of shape {text}"
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.id in ANY_RANK], ids=lambda case: case.id)
