@@ -210,7 +210,7 @@ class StructuredBayesianPruning(StochasticLayer):
         self.input_spec = keras.layers.InputSpec(ndim=rank, axes={axis: channels})
         super().build(input_shape)
 
-    def _parameters(self):
+    def _distribution_parameters(self):
         """``μ`` and ``log σ`` as float32 tensors, clipped as in the reference implementation."""
         mu = ops.cast(self.mu, "float32")
         mu = mu - ops.stop_gradient(mu - ops.clip(mu, *MU_RANGE))  # clipped value, identity gradient
@@ -219,15 +219,15 @@ class StructuredBayesianPruning(StochasticLayer):
 
     def kl_divergence(self):
         """``Σ_units KL(q(θ) || p(θ))``, a float32 scalar (not multiplied by ``kl_weight``)."""
-        return ops.sum(truncated_log_normal_kl(*self._parameters()))
+        return ops.sum(truncated_log_normal_kl(*self._distribution_parameters()))
 
     def expected_multiplier(self):
         """``E[θ]`` per unit, float32, shape ``(channels,)``."""
-        return truncated_log_normal_mean_and_snr(*self._parameters())[0]
+        return truncated_log_normal_mean_and_snr(*self._distribution_parameters())[0]
 
     def snr(self):
         """The signal-to-noise ratio ``E[θ] / std[θ]`` per unit, float32, shape ``(channels,)``."""
-        return truncated_log_normal_mean_and_snr(*self._parameters())[1]
+        return truncated_log_normal_mean_and_snr(*self._distribution_parameters())[1]
 
     def unit_mask(self):
         """Boolean tensor of shape ``(channels,)``: True for the units kept at test time (SNR >= threshold)."""
@@ -235,7 +235,7 @@ class StructuredBayesianPruning(StochasticLayer):
 
     def test_multiplier(self):
         """The test-time factor of each unit: ``E[θ]``, or 0 for a unit switched off; float32, ``(channels,)``."""
-        mean, snr = truncated_log_normal_mean_and_snr(*self._parameters())
+        mean, snr = truncated_log_normal_mean_and_snr(*self._distribution_parameters())
         return ops.where(ops.greater_equal(snr, self.threshold), mean, ops.zeros_like(mean))
 
     def sparsity(self):
@@ -254,7 +254,7 @@ class StructuredBayesianPruning(StochasticLayer):
         else:
             # One draw per (sample, unit), shared by every position of a feature map.
             noise_shape = [ops.shape(inputs)[0], *parameter_shape[1:]]
-            mu, log_sigma = (ops.reshape(value, parameter_shape) for value in self._parameters())
+            mu, log_sigma = (ops.reshape(value, parameter_shape) for value in self._distribution_parameters())
             multiplier = sample_truncated_log_normal(mu, log_sigma, noise_shape, self.seed_generator)
         return inputs * ops.cast(multiplier, inputs.dtype)
 

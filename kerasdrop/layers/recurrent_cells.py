@@ -190,7 +190,7 @@ class _GRUCell(_DropoutCell, keras.layers.GRUCell):
         if self.bias is None:
             input_bias, recurrent_bias = None, None
         elif self.reset_after:
-            input_bias, recurrent_bias = ops.unstack(self.bias, 2, axis=0)
+            input_bias, recurrent_bias = ops.unstack(ops.convert_to_tensor(self.bias), 2, axis=0)
         else:
             input_bias, recurrent_bias = self.bias, None
         return (

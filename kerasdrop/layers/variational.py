@@ -275,7 +275,7 @@ class _SparseVariational(_LocalReparameterization):
         return self._test_kernel()
 
     def _test_kernel(self):
-        kernel = self.kernel
+        kernel = ops.convert_to_tensor(self.kernel)
         return ops.where(self.weight_mask(), kernel, ops.zeros(kernel.shape, kernel.dtype))
 
     def sparsity(self):
