@@ -17,18 +17,23 @@ class _KernelOps:
         outputs = self.apply_kernel(inputs, kernel)
         return outputs if bias is None else self.add_bias(outputs, bias)
 
-    def affine_of_squares(self, inputs, kernel_variance, bias_variance=None):
+    def affine_of_squares(self, inputs, kernel_variance, bias_variance=None, square_weights=False):
         """``(inputs ∘ inputs) * kernel_variance (+ bias_variance)``, in float32 (float64 for float64 inputs).
 
-        This is the variance of a pre-activation whose weights are independent with variances ``kernel_variance``.
-        Squares overflow float16 above 256, so under float16 and bfloat16 policies they are computed in float32;
-        the result stays float32, for the caller's float32 square root.
+        This is the variance of a pre-activation whose weights are independent with variances ``kernel_variance``;
+        with ``square_weights=True`` the variances are the squares of the two weights given. Squares overflow float16
+        above 256, so under float16 and bfloat16 policies they are computed in float32; the result stays float32,
+        for the caller's float32 square root.
         """
         work = variance_dtype(inputs.dtype)
-        squares = ops.square(ops.cast(inputs, work))
-        variance = self.apply_kernel(squares, ops.cast(kernel_variance, work))
+
+        def variance_of(weight):
+            weight = ops.cast(weight, work)
+            return ops.square(weight) if square_weights else weight
+
+        variance = self.apply_kernel(ops.square(ops.cast(inputs, work)), variance_of(kernel_variance))
         if bias_variance is not None:
-            variance = self.add_bias(variance, ops.cast(bias_variance, work))
+            variance = self.add_bias(variance, variance_of(bias_variance))
         return variance
 
 

@@ -86,12 +86,8 @@ class _DropConnect(StochasticLayer):
         # form) or keep·rate (weight scaling). Average the activation over points of that Gaussian: its quantiles
         # at (k + 1/2) / inference_samples, a stratified sample that needs no random numbers (so the test-time
         # output is deterministic, and converts to TensorFlow Lite, which has no stateless random ops).
-        bias = self.bias
-        work = kd_ops.variance_dtype(inputs.dtype)
-        kernel_squares = ops.square(ops.cast(self.kernel, work))
-        bias_squares = None if bias is None else ops.square(ops.cast(bias, work))
         factor = keep * self.rate if weight_scaling else self.rate / keep
-        variance = self.affine_of_squares(inputs, kernel_squares, bias_squares) * factor
+        variance = self.affine_of_squares(inputs, self.kernel, self.bias, square_weights=True) * factor
         points = kd_ops.gaussian_quantile_points(mean, variance, self.inference_samples)
         return ops.mean(self.activation(points), axis=0)
 
@@ -326,9 +322,7 @@ class FastDropoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
         mean = self.affine(inputs, self.kernel, self.bias)
         if not self.is_stochastic(training) or self.rate == 0:
             return self.activation(mean)
-        kernel_squares = ops.square(ops.cast(self.kernel, kd_ops.variance_dtype(inputs.dtype)))
-        variance = self.affine_of_squares(inputs, kernel_squares)
-        variance = variance * (self.rate / (1.0 - self.rate))
+        variance = self.affine_of_squares(inputs, self.kernel, square_weights=True) * (self.rate / (1.0 - self.rate))
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
 
     def get_config(self):
