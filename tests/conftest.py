@@ -1,4 +1,6 @@
-"""Test session set-up: TensorFlow backend, quiet logs, and two logical CPUs for MirroredStrategy tests."""
+"""Test session set-up: TensorFlow unless KERAS_BACKEND names another backend, quiet logs, and two CPU devices for
+the tests of data-parallel sampling (two logical CPUs for TensorFlow's MirroredStrategy, two host devices for JAX's
+``keras.distribution.DataParallel``)."""
 
 import os
 
@@ -8,16 +10,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # TensorFlow turns on by itself only on CPUs with AVX-512 extensions. Turned on here, the channels_first tests run
 # on every x86 CPU.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# JAX reads this when it starts, i.e. when Keras imports it below.
+if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-# Logical devices must be configured before TensorFlow initialises its runtime, i.e. at import of the tests.
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-)
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+
+    # Logical devices must be configured before TensorFlow initialises its runtime, i.e. at import of the tests.
+    _cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+elif keras.backend.backend() == "torch":
+    import torch
+
+    # pytest-xdist runs one process a core: one thread each, so that the workers do not fight over the cores.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +48,8 @@ def strategy():
     keys, and a later strategy's all-reduce can then meet an earlier one's ("Shape mismatch in the collective
     instance"), depending on which tests a pytest worker happened to run before.
     """
+    import tensorflow as tf
+
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "two logical CPUs are configured above"
     return tf.distribute.MirroredStrategy([device.name for device in devices[:2]])

@@ -8,7 +8,8 @@ import pathlib
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from tests import backend
 
 SIGMAS = 5.0
 
@@ -61,14 +62,16 @@ def calls_differ(call, calls=4):
 
 
 def assert_fresh_noise_each_call(layer_factory, x):
-    """Successive training calls draw new noise eagerly, in a tf.function and under XLA (jit_compile=True)."""
+    """Successive training calls draw new noise eagerly and compiled (`tests.backend.compiled`: a tf.function, with
+    and without XLA, on TensorFlow; jax.jit on JAX)."""
     layer = layer_factory()
     assert calls_differ(lambda: layer(x, training=True)), "eager calls repeated their noise"
-    x = tf.convert_to_tensor(x)
-    for jit in (False, True):
+    x = keras.ops.convert_to_tensor(x)
+    for label, jit in backend.COMPILE_MODES:
         layer = layer_factory()
-        function = tf.function(lambda v, layer=layer: layer(v, training=True), jit_compile=jit)
-        assert calls_differ(lambda function=function: function(x)), f"tf.function(jit_compile={jit}) repeated its noise"
+        layer(x)  # built before compiling: JAX passes the variables in
+        function = backend.compiled(lambda v, layer=layer: layer(v, training=True), [layer], jit_compile=jit)
+        assert calls_differ(lambda function=function: function(x)), f"{label} calls repeated their noise"
 
 
 def assert_same_seed_same_noise(layer_factory, x, calls=3):
@@ -96,17 +99,20 @@ class Recorder(keras.layers.Layer):
 def recorded_fit_outputs(layer, x, epochs=3):
     """The outputs of ``layer`` at each step of ``fit`` on ``x`` (one batch an epoch, one step an execution)."""
     recorder = Recorder()
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.model  # noqa: B018 (on JAX, reading the model brings the variables up to date)
+            seen.append(to_numpy(recorder.last))
+
     inputs = keras.Input(x.shape[1:], batch_size=x.shape[0])
     outputs = recorder(layer(inputs))
     model = keras.Model(inputs, keras.layers.Flatten()(outputs))
     # Learning rate 0 and no shuffling: weights and inputs stay put, so two steps differ only if their noise does.
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
-    seen = []
-    callback = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: seen.append(to_numpy(recorder.last))
-    )
     target = np.zeros((x.shape[0], int(np.prod(model.output_shape[1:]))), "float32")
-    model.fit(x, target, batch_size=x.shape[0], epochs=epochs, verbose=0, shuffle=False, callbacks=[callback])
+    model.fit(x, target, batch_size=x.shape[0], epochs=epochs, verbose=0, shuffle=False, callbacks=[Record()])
     return seen
 
 
@@ -150,11 +156,16 @@ def save_and_load(model, tmp_path, name="model.keras"):
 
 
 def assert_mc_stays_stochastic(model, x, tmp_path):
-    """A model with `mc=True` layers is stochastic through predict, a `.keras` reload and an exported SavedModel."""
+    """A model with `mc=True` layers is stochastic through predict and a `.keras` reload, and on TensorFlow through
+    an exported SavedModel too (the export of the other backends goes through TensorFlow as well)."""
     assert not np.array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0)), "predict was deterministic"
     reloaded = save_and_load(model, tmp_path)
     first, second = reloaded.predict(x, verbose=0), reloaded.predict(x, verbose=0)
     assert not np.array_equal(first, second), "the reloaded model was deterministic"
+    if backend.BACKEND != "tensorflow":
+        return
+    import tensorflow as tf
+
     export_dir = str(tmp_path / "exported")
     model.export(export_dir, verbose=False)
     served = tf.saved_model.load(export_dir)
@@ -201,9 +212,7 @@ def assert_gradients_match_finite_differences(loss_function, variables, step=1e-
     ``loss_function`` takes no argument and returns a scalar; it must give the same value for the same variables
     (hold any noise fixed, e.g. by resetting a layer's seed generator state first). Use float64 variables.
     """
-    with tf.GradientTape() as tape:
-        loss = loss_function()
-    gradients = tape.gradient(loss, variables)
+    gradients = backend.gradients(loss_function, variables)
     for variable, gradient in zip(variables, gradients, strict=True):
         assert gradient is not None, f"no gradient reaches {variable.path}"
         gradient = np.ravel(to_numpy(gradient))
@@ -223,7 +232,8 @@ def assert_gradients_match_finite_differences(loss_function, variables, step=1e-
 
 
 def assert_mc_branches_stay_stochastic(branches, x, tmp_path):
-    """Each of several `mc=True` layers stays stochastic through predict, a `.keras` reload and an export.
+    """Each of several `mc=True` layers stays stochastic through predict, a `.keras` reload and, on TensorFlow, an
+    export.
 
     ``branches`` maps a name to a layer (or list of layers) applied to the input; their flattened outputs are
     concatenated into one model output so that one reload and one export check every branch.
@@ -249,6 +259,10 @@ def assert_mc_branches_stay_stochastic(branches, x, tmp_path):
     check(lambda: model.predict(x, verbose=0), "predict")
     reloaded = save_and_load(model, tmp_path)
     check(lambda: reloaded.predict(x, verbose=0), "the reloaded model")
+    if backend.BACKEND != "tensorflow":
+        return
+    import tensorflow as tf
+
     export_dir = str(tmp_path / "exported")
     model.export(export_dir, verbose=False)
     served = tf.saved_model.load(export_dir)
@@ -298,7 +312,7 @@ def conv2d_valid(x, kernel):
 
 
 def assert_stochastic_layer_contract(layer_factory, x):
-    """New noise on every call (eager, tf.function, XLA), same seed same noise, `mc=True` stochastic at test time,
+    """New noise on every call (eager and compiled), same seed same noise, `mc=True` stochastic at test time,
     and an exact config round trip.
 
     ``layer_factory`` takes keyword overrides (``seed=``, ``mc=``, ``name=``) and returns a fresh layer.
