@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine with Python 3.10+:
 #   make demo   - set up .venv and run `kerasdrop demo`
-#   make test   - set up .venv and run the whole test suite
+#   make test   - set up .venv and run the test suite on TensorFlow, JAX and PyTorch
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
@@ -15,14 +15,26 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[tensorflow,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/kerasdrop demo 2>&1 | $(QUIET_TF)
 
+# The whole suite on TensorFlow, then on JAX and PyTorch the tests of what differs per backend: every layer's
+# contract, Monte Carlo sampling, data-parallel sampling, reloading saved models, imports. The whole suite also runs
+# on those backends (`KERAS_BACKEND=jax .venv/bin/python -m pytest -n 2`), skipping TensorFlow's own features.
+BACKEND_TESTS := tests/layers/test_contract.py tests/test_sampler.py tests/test_uncertainty.py \
+	tests/test_distribution_jax.py tests/test_saved_models.py tests/test_imports.py
+PYTEST := PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n 2 -q
+
 test: $(STAMP)
-	PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n 2 -q 2>&1 | $(QUIET_TF)
+	@echo "== TensorFlow: the whole suite"
+	$(PYTEST) 2>&1 | $(QUIET_TF)
+	@echo "== JAX"
+	KERAS_BACKEND=jax $(PYTEST) $(BACKEND_TESTS) 2>&1 | $(QUIET_TF)
+	@echo "== PyTorch"
+	KERAS_BACKEND=torch $(PYTEST) $(BACKEND_TESTS) 2>&1 | $(QUIET_TF)
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -1,0 +1,62 @@
+"""One model that holds every layer case, saved by each Keras backend, to check `.keras` files across backends.
+
+``tests/layers/saved_on/<backend>.keras`` is the model as the backend saved it, and ``<backend>.npz`` the inputs and
+the deterministic (test-time) outputs the backend computed before saving: one input and one output per case of
+`tests.layers.every_layer.CASES`, named after the case. Kernels are random, so every weight shows in the outputs.
+
+Rewrite the files of a backend (after adding a case, say) with
+``KERAS_BACKEND=jax python -m tests.layers.saved_on_every_backend``; run it once per backend.
+"""
+
+import pathlib
+
+import keras
+import numpy as np
+
+from tests.layers.every_layer import CASES
+
+FOLDER = pathlib.Path(__file__).resolve().parent / "saved_on"
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def tensor_name(case_id):
+    """A Keras name for the input or output of a case (ids have dashes)."""
+    return case_id.replace("-", "_")
+
+
+def build_model():
+    """The model: each case's layer on an input of its own, unconnected to the others."""
+    inputs, outputs = [], []
+    for index, case in enumerate(CASES):
+        kwargs = {"seed": index}
+        if case.has_kernel:
+            kwargs["kernel_initializer"] = keras.initializers.RandomNormal(stddev=0.5, seed=index)
+        x = keras.Input(case.input_shape[1:], name=tensor_name(case.id))
+        inputs.append(x)
+        outputs.append(keras.layers.Identity(name=f"{tensor_name(case.id)}_output")(case.make(**kwargs)(x)))
+    return keras.Model(inputs, outputs, name="every_layer")
+
+
+BATCH = 3
+
+
+def sample_inputs():
+    """A batch of ``BATCH`` normal inputs per case (one batch size for all: `predict` takes the inputs together)."""
+    rng = np.random.default_rng(0)
+    return {tensor_name(case.id): rng.normal(size=(BATCH, *case.input_shape[1:])).astype("float32") for case in CASES}
+
+
+def write(backend):
+    model = build_model()
+    inputs = sample_inputs()
+    outputs = model.predict(inputs, verbose=0)
+    FOLDER.mkdir(exist_ok=True)
+    model.save(FOLDER / f"{backend}.keras")
+    arrays = {f"input/{name}": value for name, value in inputs.items()}
+    arrays.update({f"output/{tensor_name(case.id)}": value for case, value in zip(CASES, outputs, strict=True)})
+    np.savez_compressed(FOLDER / f"{backend}.npz", **arrays)
+
+
+if __name__ == "__main__":
+    write(keras.backend.backend())
+    print(f"wrote {FOLDER}/{keras.backend.backend()}.keras and .npz")
