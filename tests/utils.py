@@ -290,7 +290,8 @@ def assert_mc_branches_stay_stochastic(branches, x, tmp_path):
     check(lambda: next(iter(signature(**{name: x}).values())), "the model saved by tf.saved_model.save")
 
 
-def _as_json(config):
+def as_json(config):
+    """A layer config as the `.keras` file holds it (JSON: tuples become lists), for comparisons."""
     return json.dumps(config, sort_keys=True)
 
 
@@ -299,8 +300,8 @@ def assert_keras_file_round_trip(model, x, tmp_path):
     reloaded = save_and_load(model, tmp_path)
     assert [type(layer) for layer in reloaded.layers] == [type(layer) for layer in model.layers]
     # Through JSON, as the file holds them: a wrapped layer's build shape is a tuple before and a list after.
-    assert [_as_json(layer.get_config()) for layer in reloaded.layers] == [
-        _as_json(layer.get_config()) for layer in model.layers
+    assert [as_json(layer.get_config()) for layer in reloaded.layers] == [
+        as_json(layer.get_config()) for layer in model.layers
     ]
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     return reloaded
