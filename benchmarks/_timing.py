@@ -9,15 +9,44 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _cpu_name():
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def backend_description():
+    """``(backend, accelerators, library and version)`` of the Keras backend this process runs."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return backend, len(tf.config.list_physical_devices("GPU")), f"TensorFlow {tf.__version__}"
+    if backend == "jax":
+        import jax
+
+        return backend, sum(device.platform != "cpu" for device in jax.devices()), f"JAX {jax.__version__}"
+    import torch
+
+    return backend, torch.cuda.device_count(), f"PyTorch {torch.__version__}"
+
+
 def machine_description():
     import keras
-    import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    device = f"{len(gpus)} GPU(s)" if gpus else "CPU only"
+    backend, accelerators, library = backend_description()
+    device = f"{accelerators} accelerator(s)" if accelerators else "CPU only"
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}; "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}"
+        f"{_cpu_name()}, {os.cpu_count()} cores, {device}; Python {platform.python_version()}, {library}, "
+        f"Keras {keras.__version__} (backend {backend})"
     )
 
 

@@ -1,14 +1,17 @@
 """Training step of an MLP with `kerasdrop.Dropout` against the same MLP with `keras.layers.Dropout`.
 
 Both models are trained in the same process, one step each in turn; the figure is the ratio of median step times.
-Goal: kerasdrop / keras <= 1.05.
+Runs on the backend KERAS_BACKEND names (TensorFlow by default). Goal on every backend: kerasdrop / keras <= 1.05.
 
-    python benchmarks/bench_dropout.py [--steps 200] [--batch 128]
+    KERAS_BACKEND=jax python benchmarks/bench_dropout.py [--steps 200] [--batch 128]
 """
 
 import argparse
+import os
 
-from _timing import median_times, report
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from _timing import median_times, report  # noqa: E402
 
 
 def build_mlp(dropout_class, seed):
@@ -37,13 +40,12 @@ def main():
 
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import kerasdrop
 
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(args.batch, 784)).astype("float32"))
-    y = tf.constant(rng.integers(0, 10, size=args.batch))
+    x = keras.ops.convert_to_tensor(rng.normal(size=(args.batch, 784)).astype("float32"))
+    y = keras.ops.convert_to_tensor(rng.integers(0, 10, size=args.batch))
     models = {
         "keras.layers.Dropout": build_mlp(keras.layers.Dropout, seed=0),
         "kerasdrop.Dropout": build_mlp(kerasdrop.Dropout, seed=0),
@@ -54,7 +56,8 @@ def main():
     candidates = {name: (lambda model=model: model.train_on_batch(x, y)) for name, model in models.items()}
     medians = median_times(candidates, repeats=args.steps, warmup=10)
     report(
-        f"MLP 784-512-512-10, dropout 0.5, batch {args.batch}: median training step over {args.steps} steps",
+        f"MLP 784-512-512-10, dropout 0.5, batch {args.batch}, backend {keras.backend.backend()}: median training "
+        f"step over {args.steps} steps",
         medians,
         baseline="keras.layers.Dropout",
         goal="kerasdrop.Dropout / keras.layers.Dropout <= 1.05",

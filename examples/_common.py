@@ -5,6 +5,8 @@ The loop, for each variant: build the model (seeded), train it with Adam on spar
 the test set deterministically, save it as ``<output-dir>/<prefix>_<variant>.keras``, load the file back (no
 ``custom_objects``: kerasdrop layers are registered), predict again, and record the test accuracy and the largest
 difference between the two predictions (the reload check).
+
+The examples run on every Keras backend: ``KERAS_BACKEND=tensorflow|jax|torch`` (TensorFlow when unset).
 """
 
 import argparse

@@ -130,7 +130,8 @@ def export(mc, path, input_signature=None):
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "MCDropout.export writes a TensorFlow SavedModel: it needs the TensorFlow backend, not "
-            f"{keras.backend.backend()!r}."
+            f"{keras.backend.backend()!r}. Save the model (`model.save('model.keras')`), load it in a process started "
+            "with KERAS_BACKEND=tensorflow (a .keras file loads on every backend) and export it there."
         )
     path = _check_path(path)
     signature = _input_signature(mc, input_signature)

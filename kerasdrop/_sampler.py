@@ -17,6 +17,8 @@ Each selected noise layer must draw noise while the sampler is traced (its seed 
 that the model never calls raises a clear error.
 """
 
+import threading
+
 import keras
 from keras import ops
 
@@ -56,6 +58,43 @@ def _packed_dropout(layer, scale, inputs, copies=None):
     return ops.reshape(ops.where(kept, scaled[None], zero), (-1, *ops.shape(inputs)[1:]))
 
 
+def _draws_own_mask(layer):
+    """Whether the sampler draws the mask of a Keras ``Dropout`` itself, from the layer's seed state: on PyTorch,
+    where Keras's own call draws from torch's global generator when the layer has no seed (so neither MCDropout's
+    ``seed`` nor its stateless scope would reach the draw). Same inverted Bernoulli dropout."""
+    return keras.backend.backend() == "torch" and type(layer) is keras.layers.Dropout and layer.rate > 0
+
+
+def _own_mask_dropout(layer, inputs, *args, **kwargs):
+    check_float_inputs(layer, inputs)
+    return kd_ops.dropout(inputs, float(layer.rate), noise_shape=layer.noise_shape, seed=layer.seed_generator)
+
+
+def _torch_generator_states():
+    """The states of PyTorch's default generators (CPU, and CUDA once started), or None on other backends.
+
+    Keras's dropout on PyTorch draws from them when its layer has no seed: the dropout of Keras's RNN cells and
+    attention layers, and of a Keras ``Dropout`` inside a layer that MCDropout calls whole. A change of state tells
+    that such a layer drew noise.
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    states = [torch.random.get_rng_state()]
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states.extend(torch.cuda.get_rng_state_all())
+    return states
+
+
+def _generators_moved(before):
+    if before is None:
+        return False
+    import torch
+
+    return any(not torch.equal(old, new) for old, new in zip(before, _torch_generator_states(), strict=True))
+
+
 def _deterministic_call(operation, args, kwargs):
     if _compat.takes_training(operation):
         kwargs["training"] = False
@@ -69,12 +108,16 @@ class SamplingPass:
         selection: the `Selection`.
         states: dict ``id(seed variable) -> state tensor`` to start from.
         packed_masks: bool, whether dyadic Bernoulli dropout uses packed masks.
+        mapping: list of ``(variable, value)`` pairs that every stateless scope of the pass starts from (the
+            model's variables traced as arguments on JAX; empty elsewhere). A ``keras.StatelessScope`` does not see
+            the mapping of the scope around it, so each scope opened here repeats it.
     """
 
-    def __init__(self, selection, states, packed_masks):
+    def __init__(self, selection, states, packed_masks, mapping=()):
         self.selection = selection
         self.states = states
         self.packed_masks = packed_masks
+        self.mapping = list(mapping)
         self.drew = set()
 
     def call(self, operation, args, kwargs):
@@ -99,18 +142,24 @@ class SamplingPass:
         groups = self.selection.seed_variables(layer)
         variables = [variable for group in groups for variable in group]
         scale = _packed_dropout_scale(layer) if self.packed_masks else None
-        with keras.StatelessScope(state_mapping=[(v, self.states[id(v)]) for v in variables]) as scope:
+        seeds = [(v, self.states[id(v)]) for v in variables]
+        generators = None
+        with keras.StatelessScope(state_mapping=[*self.mapping, *seeds]) as scope:  # later pairs win
             before = {id(v): scope.get_current_value(v) for v in variables}
             if scale is not None:
                 outputs = _packed_dropout(layer, scale, *args, copies=copies)
+            elif _draws_own_mask(layer):
+                outputs = _own_mask_dropout(layer, *args)
             else:
                 if _compat.takes_training(layer):
                     kwargs["training"] = self.selection.training_for(layer)
+                generators = _torch_generator_states()
                 outputs = layer(*args, **kwargs)
         for variable in variables:
             self.states[id(variable)] = scope.get_current_value(variable)
+        global_draw = _generators_moved(generators)
         for noise, group in zip(self.selection.inside(layer), groups, strict=True):
-            if any(scope.get_current_value(v) is not before[id(v)] for v in group):
+            if global_draw or any(scope.get_current_value(v) is not before[id(v)] for v in group):
                 self.drew.add(id(noise))
         return outputs
 
@@ -197,27 +246,32 @@ class GraphPlan:
                 self.broadcast_nodes.add(id(nodes[0]))
                 self.broadcast_frontier.add(id(tensor))
 
-    def run_prefix(self, inputs):
+    def run_prefix(self, inputs, mapping=()):
+        """The frontier values for a list of model inputs; ``mapping``: variable values to read (see `SamplingPass`)."""
         tensors = {id(symbolic): value for symbolic, value in zip(self.inputs, inputs, strict=True)}
-        with _sampling_context.selecting(self.selection.ids), keras.StatelessScope():
+        with _sampling_context.selecting(self.selection.ids), keras.StatelessScope(state_mapping=mapping):
             for node in self.prefix:
                 _compat.run_node(node, tensors, _deterministic_call)
         return [tensors[id(tensor)] for tensor in self.frontier]
 
-    def run_suffix(self, frontier, copies, sampling_pass):
-        """The model's outputs, a flat list, for ``copies`` tiled copies of the frontier values."""
+    def run_suffix(self, frontier, copies, sampling_pass, shard=None):
+        """The model's outputs, a flat list, for ``copies`` tiled copies of the frontier values.
+
+        ``shard``: None, or a function that lays out a tiled tensor (batch axis first) over devices; it is applied to
+        every tiled tensor the stochastic part starts from.
+        """
+        shard = shard or (lambda value: value)
         if not self.functional:
-            outputs = sampling_pass.sample(
-                self.model, (keras.tree.map_structure(lambda v: _tile(v, copies), frontier),), {}
-            )
+            tiled = keras.tree.map_structure(lambda v: shard(_tile(v, copies)), frontier)
+            outputs = sampling_pass.sample(self.model, (tiled,), {})
             self.output_structure = outputs
             return keras.tree.flatten(outputs)
         tensors = {}
         for symbolic, value in zip(self.frontier, frontier, strict=True):
-            tensors[id(symbolic)] = value if id(symbolic) in self.broadcast_frontier else _tile(value, copies)
+            tensors[id(symbolic)] = value if id(symbolic) in self.broadcast_frontier else shard(_tile(value, copies))
 
         def broadcast(operation, args, kwargs):
-            return sampling_pass.sample(operation, args, kwargs, copies=copies)
+            return shard(sampling_pass.sample(operation, args, kwargs, copies=copies))
 
         for node in self.suffix:
             _compat.run_node(node, tensors, broadcast if id(node) in self.broadcast_nodes else sampling_pass.call)
@@ -262,10 +316,23 @@ class Sampler:
 
     ``sample`` tiles the frontier ``copies`` times along the batch axis (sample-major: row ``s * b + i`` is sample
     ``s`` of input ``i``), runs the stochastic part on it and hands the flat list of outputs to ``postprocess``
-    (inside the compiled function), whose flat list of tensors it returns. With a ``tf.distribute`` strategy of
-    ``R`` replicas each replica does this with seeds of its own and the results are concatenated along the first
-    axis, replica after replica: ``R * copies`` samples a call. With the TensorFlow backend both functions are
-    ``tf.function``s traced once (``trace_count`` counts the traces); other backends run them eagerly.
+    (inside the compiled function), whose flat list of tensors it returns.
+
+    How each backend compiles and spreads the work:
+
+    - TensorFlow: both functions are ``tf.function``s traced once, whatever the batch size and ``copies``. With a
+      ``tf.distribute`` strategy of ``R`` replicas each replica samples with seed states of its own and the results
+      are concatenated along the first axis, replica after replica: ``R * copies`` samples a call.
+    - JAX: both functions are ``jax.jit`` computations. The model's variables are arguments (read in a
+      ``keras.StatelessScope``), so a model trained further is sampled with its new weights and no weight is baked
+      into the program; MCDropout's seed state goes in and its next value comes out, assigned after the call.
+      ``copies`` is static: one trace per batch shape and number of copies. With a ``keras.distribution.DataParallel``
+      of ``R`` devices (models whose noise is drawn per row), each call tiles ``R * copies`` copies laid out along
+      the batch axis of its mesh, device after device; the draws over that global tensor give every device masks of
+      its own.
+    - PyTorch: eager, without autograd (``torch.no_grad``): see docs/design.md for what ``torch.compile`` gave.
+
+    ``trace_count`` counts the traces of the sampling function (on PyTorch, which does not trace, its calls).
 
     Args:
         model: the model.
@@ -273,7 +340,9 @@ class Sampler:
         generator: ``keras.random.SeedGenerator`` of MCDropout: each call draws every seed state from it.
         postprocess: function of the flat list of output tensors, returning a flat list of tensors.
         packed_masks: bool, whether Bernoulli dropout with a dyadic keep uses packed masks.
-        strategy: None or a ``tf.distribute.Strategy`` (used when it has several replicas).
+        strategy: None, a ``tf.distribute.Strategy`` (TensorFlow; used when it has several replicas) or a
+            ``keras.distribution.DataParallel`` (JAX; used when its mesh has several devices on the batch axis and
+            no sampling layer shares its noise across the batch).
     """
 
     def __init__(self, model, selection, generator, postprocess, packed_masks=True, strategy=None):
@@ -282,16 +351,44 @@ class Sampler:
         self.generator = generator
         self.postprocess = postprocess
         self.packed_masks = packed_masks
-        self.replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
-        self.strategy = strategy if self.replicas > 1 else None
         self.plan = GraphPlan(model, selection, packed_masks)
         self.seed_variables = [v for group in selection.seed_variables(model) for v in group]
         self.trace_count = 0
+        self.backend = keras.backend.backend()
+        self.strategy = None  # a tf.distribute strategy of several replicas
+        self.distribution = None  # a keras.distribution.DataParallel of several devices (JAX)
+        self.replicas = 1
+        if strategy is not None and self.backend == "tensorflow" and int(strategy.num_replicas_in_sync) > 1:
+            self.strategy, self.replicas = strategy, int(strategy.num_replicas_in_sync)
+        elif strategy is not None and self.backend == "jax" and self.plan.tileable:
+            devices = batch_devices(strategy)
+            if devices > 1:
+                self.distribution, self.replicas = strategy, devices
         functional = self.plan.functional
-        self._compiled_sample = _compile(self._sample, self.plan.frontier if functional else None, copies=True)
+        has_prefix = functional and bool(self.plan.prefix)
         self._compiled_prefix = None
-        if functional and self.plan.prefix:
-            self._compiled_prefix = _compile(self.plan.run_prefix, self.plan.inputs)
+        if self.backend == "jax":
+            variables = _variables_of(model, self.seed_variables)
+            place = self._replicate if self.distribution is not None else None
+            self._compiled_sample = _jax_jit(
+                lambda mapping, frontier, copies: self._sample(frontier, copies, mapping),
+                variables,
+                carried=[generator.state],
+                static_copies=True,
+                place=place,
+            )
+            if has_prefix:
+                self._compiled_prefix = _jax_jit(
+                    lambda mapping, inputs: self.plan.run_prefix(inputs, mapping), variables, place=place
+                )
+        elif self.backend == "tensorflow":
+            self._compiled_sample = _compile(self._sample, self.plan.frontier if functional else None, copies=True)
+            if has_prefix:
+                self._compiled_prefix = _compile(self.plan.run_prefix, self.plan.inputs)
+        else:
+            self._compiled_sample = _without_gradients(self._sample)
+            if has_prefix:
+                self._compiled_prefix = _without_gradients(self.plan.run_prefix)
 
     def prefix(self, inputs):
         """The frontier values for a batch of model inputs (the inputs themselves when there is no prefix)."""
@@ -300,7 +397,8 @@ class Sampler:
         return self._compiled_prefix(inputs)
 
     def sample(self, frontier, copies):
-        if keras.backend.backend() == "tensorflow":
+        """The flat list of ``postprocess``ed outputs of ``replicas * copies`` samples of the frontier values."""
+        if self.backend == "tensorflow":
             copies = ops.convert_to_tensor(copies, "int32")  # one trace whatever the number of copies
         return self._compiled_sample(frontier, copies)
 
@@ -309,14 +407,18 @@ class Sampler:
         shape = (count, len(self.seed_variables), 2)
         return keras.random.randint(shape, 0, 2**31 - 1, seed=self.generator, dtype="int32")
 
-    def sample_once(self, frontier, copies, states):
-        """``postprocess`` of the outputs of ``copies`` tiled samples, with seed states ``states`` (variables, 2)."""
+    def sample_once(self, frontier, copies, states, mapping=(), shard=None):
+        """``postprocess`` of the outputs of ``copies`` tiled samples, with seed states ``states`` (variables, 2).
+
+        ``mapping``: ``(variable, value)`` pairs the model's variables are read from (see `SamplingPass`);
+        ``shard``: how tiled tensors are laid out over devices (see `GraphPlan.run_suffix`).
+        """
         initial = {
             id(variable): ops.cast(states[index], variable.dtype) for index, variable in enumerate(self.seed_variables)
         }
-        sampling_pass = SamplingPass(self.selection, initial, self.packed_masks)
-        with _sampling_context.selecting(self.selection.ids), keras.StatelessScope():
-            outputs = self.plan.run_suffix(frontier, copies, sampling_pass)
+        sampling_pass = SamplingPass(self.selection, initial, self.packed_masks, mapping)
+        with _sampling_context.selecting(self.selection.ids), keras.StatelessScope(state_mapping=mapping):
+            outputs = self.plan.run_suffix(frontier, copies, sampling_pass, shard)
         silent = [layer.name for layer in self.selection.layers if id(layer) not in sampling_pass.drew]
         if silent:
             raise ValueError(
@@ -327,11 +429,12 @@ class Sampler:
             )
         return self.postprocess(outputs)
 
-    def _sample(self, frontier, copies):
+    def _sample(self, frontier, copies, mapping=()):
         self.trace_count += 1
-        states = self.draw_states(self.replicas)
+        states = self.draw_states(self.replicas if self.strategy is not None else 1)
         if self.strategy is None:
-            return self.sample_once(frontier, copies, states[0])
+            shard = self._shard if self.distribution is not None else None
+            return self.sample_once(frontier, copies * self.replicas, states[0], mapping, shard)
 
         def replica_sample(frontier, copies, states):
             return self.sample_once(frontier, copies, ops.take(states, _compat.replica_id(), axis=0))
@@ -340,15 +443,38 @@ class Sampler:
         # Gathered across every replica, on every worker of a multi-worker strategy too, in replica order.
         return [self.strategy.gather(value, axis=0) for value in keras.tree.flatten(per_replica)]
 
+    def _shard(self, value):
+        """``value`` (batch axis first) split along the batch axis of the distribution's mesh."""
+        return keras.distribution.distribute_tensor(value, self.distribution.get_data_layout(value.shape))
+
+    def _replicate(self, value):
+        """``value`` held whole on every device of the distribution's mesh (a no-op when it already is)."""
+        layout = keras.distribution.TensorLayout([None] * len(value.shape), self.distribution.device_mesh)
+        return keras.distribution.distribute_tensor(value, layout)
+
+
+def batch_devices(distribution):
+    """How many devices of a ``keras.distribution.DataParallel`` share its batch axis (its data-parallel replicas)."""
+    mesh = distribution.device_mesh
+    return int(mesh.shape[list(mesh.axis_names).index(distribution.batch_dim_name)])
+
+
+def _variables_of(model, extra):
+    """Every variable of ``model`` (weights, statistics, seed states) and of ``extra``, once each."""
+    seen, variables = set(), []
+    for variable in [*model.variables, *extra]:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            variables.append(variable)
+    return variables
+
 
 def _compile(function, symbolic=None, copies=False):
-    """``function`` as a ``tf.function`` under TensorFlow, else as it is.
+    """``function`` as a ``tf.function`` (TensorFlow backend).
 
     Its first argument is a list of tensors shaped like the KerasTensors ``symbolic`` with any batch size (and, with
     ``copies``, an int32 scalar after it), so it is traced once; without ``symbolic`` it retraces only when needed.
     """
-    if keras.backend.backend() != "tensorflow":
-        return function
     import tensorflow as tf
 
     def traced(*args):  # a function of its own: TensorFlow counts retracing per Python function, not per method
@@ -360,6 +486,57 @@ def _compile(function, symbolic=None, copies=False):
     if copies:
         signature.append(tf.TensorSpec((), "int32"))
     return tf.function(traced, input_signature=signature)
+
+
+def _jax_jit(function, variables, carried=(), static_copies=False, place=None):
+    """``function(mapping, *args)`` as one ``jax.jit`` computation that takes every Keras variable it reads as an
+    argument (JAX backend).
+
+    ``mapping`` is the list of ``(variable, traced value)`` pairs of ``variables``; ``function`` runs in a
+    ``keras.StatelessScope`` that holds them and the ``carried`` variables, and must pass ``mapping`` on to any
+    stateless scope it opens. After each call the new values of the ``carried`` variables (MCDropout's seed state)
+    are assigned; ``variables`` are only read, never written. Values read at call time, not at trace time: nothing
+    goes stale, and no weight becomes a constant of the program. With ``static_copies`` the last argument is a
+    static int. ``place``: None, or a function that puts each array argument where the program runs (the devices of
+    a distribution). Calls of one compiled function take turns, so that two threads never start from the same seed
+    state.
+    """
+    import jax
+
+    variables, carried = list(variables), list(carried)
+
+    def stateless(values, carried_values, *args):
+        mapping = list(zip(variables, values, strict=True))
+        with keras.StatelessScope(state_mapping=[*mapping, *zip(carried, carried_values, strict=True)]) as scope:
+            outputs = function(mapping, *args)
+        return outputs, [scope.get_current_value(variable) for variable in carried]
+
+    jitted = jax.jit(stateless, static_argnums=(3,) if static_copies else ())
+    lock = threading.Lock()
+
+    def call(*args):
+        arrays = args[:-1] if static_copies else args
+        with lock:
+            values, carried_values = [v.value for v in variables], [v.value for v in carried]
+            if place is not None:
+                values, carried_values, arrays = jax.tree_util.tree_map(place, (values, carried_values, arrays))
+            outputs, new_values = jitted(values, carried_values, *arrays, *args[len(arrays) :])
+            for variable, value in zip(carried, new_values, strict=True):
+                variable.assign(value)
+        return outputs
+
+    return call
+
+
+def _without_gradients(function):
+    """``function`` run under ``torch.no_grad()`` (PyTorch backend): Monte Carlo samples need no autograd graph."""
+    import torch
+
+    def call(*args):
+        with torch.no_grad():
+            return function(*args)
+
+    return call
 
 
 def _tile(value, copies):

@@ -141,6 +141,11 @@ def export_tflite(model, path=None, batch_size=None):
     Returns:
         The TensorFlow Lite flatbuffer, ``bytes``.
 
+    Raises:
+        ValueError: on the JAX and PyTorch backends, naming the backend. The conversion traces the model with
+            TensorFlow ops (the stateful random ops behind TensorFlow Lite's random builtins), which a model of
+            another backend cannot run: save it as ``.keras`` and export it with ``KERAS_BACKEND=tensorflow``.
+
     Example:
         ```python
         flatbuffer = kerasdrop.export_tflite(model, "model.tflite", batch_size=1)
@@ -161,7 +166,8 @@ def export_tflite(model, path=None, batch_size=None):
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "export_tflite converts through TensorFlow: it needs the TensorFlow backend, not "
-            f"{keras.backend.backend()!r}."
+            f"{keras.backend.backend()!r}. Save the model (`model.save('model.keras')`), load it in a process started "
+            "with KERAS_BACKEND=tensorflow (a .keras file loads on every backend) and export it there."
         )
     if not model.built:
         raise ValueError(

@@ -25,11 +25,23 @@ __all__ = ["MCDropout", "MCDropoutResult"]
 
 
 def _check_strategy(strategy):
-    """The ``tf.distribute`` strategy to sample under (None: the current one), checked."""
-    if keras.backend.backend() != "tensorflow":
+    """What to sample across, checked: a ``tf.distribute`` strategy on TensorFlow (None: the current one), a
+    ``keras.distribution.DataParallel`` or None on JAX (None: the current distribution when it is one), None on
+    PyTorch."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        if strategy is None:
+            strategy = keras.distribution.distribution()
+            return strategy if isinstance(strategy, keras.distribution.DataParallel) else None
+        if not isinstance(strategy, keras.distribution.DataParallel):
+            raise ArgumentTypeError(
+                _message("strategy", "None or a keras.distribution.DataParallel with the JAX backend", strategy)
+            )
+        return strategy
+    if backend != "tensorflow":
         if strategy is not None:
             raise ValueError(
-                _message("strategy", "None with the JAX and PyTorch backends (tf.distribute is TensorFlow's)", strategy)
+                _message("strategy", f"None with the {backend} backend (it has no data-parallel sampling)", strategy)
             )
         return None
     import tensorflow as tf
@@ -58,10 +70,22 @@ class MCDropout:
     How it is fast, for functional and Sequential models (models reloaded from ``.keras`` included): the part of
     the network before the first sampling layer runs once per input; the rest runs on the inputs tiled ``k`` times
     along the batch axis, so one call draws ``k`` samples of each input, with ``k`` as large as the memory budget
-    allows; the sampler is compiled once (``tf.function``); Bernoulli dropout with a dyadic keep probability (rate
-    0.5, 0.25, 0.75, ...) draws 30 masks per random integer. Subclassed models are run whole (no prefix). If a
-    sampling layer shares one draw across the batch (``Dropout`` with ``noise_shape=(1, ...)``,
-    ``StochasticDropout``), samples are drawn one call at a time; each input still gets independent draws.
+    allows; Bernoulli dropout with a dyadic keep probability (rate 0.5, 0.25, 0.75, ...) draws 30 masks per random
+    integer. Subclassed models are run whole (no prefix). If a sampling layer shares one draw across the batch
+    (``Dropout`` with ``noise_shape=(1, ...)``, ``StochasticDropout``), samples are drawn one call at a time; each
+    input still gets independent draws.
+
+    How the sampler is compiled, per backend:
+
+    - TensorFlow: a ``tf.function``, traced once whatever the batch sizes and chunk sizes.
+    - JAX: a ``jax.jit`` function, traced and compiled once per batch shape and number of samples a call (the first
+      call of each costs the compilation; later calls reuse it). The model's variables are arguments of the
+      compiled function, read at each call: a model trained further after this object was made is sampled with
+      its new weights. Calls of one MCDropout take turns (its seed state moves from call to call).
+    - PyTorch: eager, without autograd (``torch.no_grad``); ``torch.compile`` did not pay for its compilation
+      here. Keras's own dropout inside RNN cells, attention layers and layers MCDropout calls whole draws from
+      torch's global generator when the layer has no seed, so an int ``seed`` does not repeat those samples; give
+      such layers a seed, or use kerasdrop's layers.
 
     Args:
         model: a built ``keras.Model``.
@@ -77,8 +101,14 @@ class MCDropout:
             (probabilities when the output layer's activation is softmax or sigmoid, else regression),
             "probabilities", "logits" (each sample goes through softmax, or sigmoid for one unit, before the
             moments) or "regression" (moments only).
-        strategy: None (the current ``tf.distribute`` strategy) or a ``tf.distribute.Strategy``. With several
-            replicas each call samples on every replica, with masks of its own, and the samples are pooled.
+        strategy: what the samples are spread over, per backend. TensorFlow: None (the current ``tf.distribute``
+            strategy) or a ``tf.distribute.Strategy``; with several replicas each call samples on every replica,
+            with masks of its own, and the samples are pooled, replica after replica. JAX: None (the current
+            ``keras.distribution``, when it is a ``DataParallel``) or a ``keras.distribution.DataParallel``; with
+            several devices on the batch axis of its mesh each call draws as many times the samples, laid out along
+            that axis, device after device, each device with masks of its own; models whose noise is shared across
+            the batch draw one sample a call, on one layout. PyTorch: None (no data-parallel sampling). Read when
+            this object is made.
         fast_masks: bool, whether Bernoulli dropout with a dyadic keep uses packed masks (same distribution).
 
     Example:
@@ -137,7 +167,9 @@ class MCDropout:
 
     @property
     def replicas(self):
-        """How many replicas of the ``tf.distribute`` strategy share each sampler call (1 without one)."""
+        """How many replicas share each sampler call: those of the ``tf.distribute`` strategy (TensorFlow), the
+        devices on the batch axis of the ``keras.distribution.DataParallel`` (JAX, for models whose noise is drawn
+        per row), else 1."""
         return self._sampler.replicas
 
     @property
@@ -147,7 +179,8 @@ class MCDropout:
 
     @property
     def trace_count(self):
-        """How many times the sampler was traced (TensorFlow backend: once, whatever the inputs' batch sizes)."""
+        """How many times the sampler was traced: on TensorFlow once, whatever the inputs' batch sizes; on JAX once
+        per batch shape and number of samples a call; on PyTorch, which runs it eagerly, once per call."""
         return self._sampler.trace_count
 
     def _structure(self):

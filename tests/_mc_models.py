@@ -4,9 +4,8 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from tests import utils
+from tests import backend, utils
 
 
 def linear_readout(noise_layer, weights, name=None):
@@ -48,9 +47,9 @@ def assert_means_agree(first, second, first_count, second_count, first_var, seco
 
 def independent_calls(model, x, count):
     """``count`` calls of ``model(x, training=True)`` (compiled once): the reference samples, ``(count, N, ...)``."""
-    call = tf.function(lambda inputs: model(inputs, training=True))
-    x = tf.convert_to_tensor(x)
-    return np.stack([call(x).numpy() for _ in range(count)])
+    call = backend.compiled(lambda inputs: model(inputs, training=True), [model])
+    x = keras.ops.convert_to_tensor(x)
+    return np.stack([utils.to_numpy(call(x)) for _ in range(count)])
 
 
 def variables_snapshot(model):
@@ -64,10 +63,29 @@ def assert_variables_unchanged(model, snapshot):
         np.testing.assert_array_equal(current[path], value, err_msg=f"variable {path} changed")
 
 
+def on_host(function, count, inputs):
+    """``inputs``, after ``function(count)`` has run in Python, each time the computation runs (not once per trace):
+    through ``tf.py_function`` in a ``tf.function``, ``jax.debug.callback`` under ``jax.jit``, directly on PyTorch.
+    ``count`` is a scalar int tensor (TensorFlow) or a Python int."""
+    if backend.BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        counted = tf.py_function(function, [count], tf.int32)
+        with tf.control_dependencies([counted]):
+            return tf.identity(inputs)
+    if backend.BACKEND == "jax":
+        import jax
+
+        jax.debug.callback(function, count)
+        return inputs
+    function(count)
+    return inputs
+
+
 class RowCounter(keras.layers.Layer):
     """Identity that counts the rows it processes (``rows``) and the largest batch it saw (``largest``).
 
-    It counts in Python through ``tf.py_function``, not in variables: MCDropout writes no variable of the model.
+    It counts in Python (see `on_host`), not in variables: MCDropout writes no variable of the model.
     """
 
     def __init__(self, **kwargs):
@@ -81,9 +99,7 @@ class RowCounter(keras.layers.Layer):
         return batch
 
     def call(self, inputs):
-        counted = tf.py_function(self._count, [tf.shape(inputs)[0]], tf.int32)
-        with tf.control_dependencies([counted]):
-            return tf.identity(inputs)
+        return on_host(self._count, keras.ops.shape(inputs)[0], inputs)
 
 
 def classifier(dropout, inputs=8, classes=3, seed=0):

@@ -11,7 +11,12 @@ done here, per backend:
   through a ``StatelessScope``, ``torch.autograd.grad``);
 - `tensorflow_only`: a skip marker with the reason, for tests of TensorFlow's own features (``tf.distribute``,
   SavedModel export, TensorFlow Lite, ``tf.data``).
+
+And `float64`: JAX computes in float64 only with its x64 mode on; without it, a float64 layer silently computes in
+float32 (with a warning), which is too coarse for finite differences.
 """
+
+import contextlib
 
 import keras
 import pytest
@@ -25,6 +30,16 @@ COMPILE_MODES = [("compiled", False), ("compiled with XLA", True)] if BACKEND ==
 def tensorflow_only(feature):
     """A ``pytest.mark.skipif`` for a test of ``feature``, which only the TensorFlow backend has."""
     return pytest.mark.skipif(BACKEND != "tensorflow", reason=f"{feature} is TensorFlow's; this run is on {BACKEND}")
+
+
+def float64():
+    """A context in which float64 layers, variables and tensors really are float64: JAX's x64 mode on JAX (for this
+    thread, until the context ends), nothing on the other backends. A test in float64 runs entirely inside it."""
+    if BACKEND != "jax":
+        return contextlib.nullcontext()
+    import jax
+
+    return jax.enable_x64(True)
 
 
 def _variables_of(owners):
@@ -74,7 +89,8 @@ def compiled(function, owners=(), jit_compile=False):
 def gradients(loss_function, variables):
     """The gradients of the scalar ``loss_function()`` with respect to the Keras ``variables`` (None where the loss
     does not depend on one). Noise that ``loss_function`` draws comes from the layers' seed states as in an eager call;
-    on JAX those states do not move (the loss is traced in a ``StatelessScope``)."""
+    on JAX those states do not move (the loss is traced in a ``StatelessScope``, which also collects the losses that
+    layers add, so that ``layer.losses`` inside ``loss_function`` holds those of its calls, as in an eager call)."""
     variables = list(variables)
     if BACKEND == "tensorflow":
         import tensorflow as tf
@@ -86,7 +102,8 @@ def gradients(loss_function, variables):
         import jax
 
         def loss_of(values):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+            mapping = list(zip(variables, values, strict=True))
+            with keras.StatelessScope(state_mapping=mapping, collect_losses=True):
                 return loss_function()
 
         return jax.grad(loss_of)([variable.value for variable in variables])

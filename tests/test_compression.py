@@ -11,6 +11,7 @@ import pytest
 
 import kerasdrop
 from kerasdrop.compression import compress, sparsify
+from tests import backend
 
 SPARSE = (kerasdrop.SparseVariationalDense, kerasdrop.SparseVariationalConv2D)
 ATOL = 1e-5
@@ -283,11 +284,12 @@ def test_results_save_and_load_without_kerasdrop(tmp_path):
         assert_plain_keras(reloaded)
         np.testing.assert_allclose(reloaded.predict(X_FLAT, verbose=0), np.load(tmp_path / f"{name}.npy"), atol=ATOL)
     np.save(tmp_path / "x.npy", X_FLAT)
-    # A fresh interpreter that never imports kerasdrop loads both files and gives the sparse model's predictions.
+    # A fresh interpreter on the same backend that never imports kerasdrop loads both files and gives the sparse
+    # model's predictions.
     script = textwrap.dedent(
         f"""
         import os, sys
-        os.environ["KERAS_BACKEND"] = "tensorflow"
+        os.environ["KERAS_BACKEND"] = {backend.BACKEND!r}
         import keras, numpy as np
         x = np.load({str(tmp_path / "x.npy")!r})
         for name in ("sparse", "compact"):

@@ -1,13 +1,17 @@
-"""Under tf.distribute.MirroredStrategy each replica draws its own masks (two logical CPUs, see conftest)."""
+"""Under tf.distribute.MirroredStrategy each replica draws its own masks (two logical CPUs, see conftest).
+
+JAX's data parallelism (``keras.distribution.DataParallel``) is tested in test_distribution_jax.py.
+"""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasdrop
 from kerasdrop.datasets import load_digits
-from tests import utils
+from tests import backend, utils
+
+tensorflow_only = backend.tensorflow_only("tf.distribute")
 
 REPLICA_LAYERS = {
     "Dropout": lambda: kerasdrop.Dropout(0.5, seed=1),
@@ -18,6 +22,10 @@ REPLICA_LAYERS = {
 
 
 def _per_replica_outputs(strategy, layer, x):
+    import tensorflow as tf
+
+    x = tf.constant(x)
+
     @tf.function
     def step(x):
         return strategy.run(lambda v: layer(v, training=True), args=(x,))
@@ -25,21 +33,23 @@ def _per_replica_outputs(strategy, layer, x):
     return [[value.numpy() for value in strategy.experimental_local_results(step(x))] for _ in range(2)]
 
 
+@tensorflow_only
 @pytest.mark.parametrize("name", list(REPLICA_LAYERS))
 def test_replicas_draw_different_masks(strategy, name):
     with strategy.scope():
         layer = REPLICA_LAYERS[name]()
-    x = tf.ones((8, 64))
+    x = np.ones((8, 64), "float32")
     first_step, second_step = _per_replica_outputs(strategy, layer, x)
     assert not np.array_equal(first_step[0], first_step[1]), "both replicas drew the same noise"
     assert not np.array_equal(first_step[0], second_step[0]), "a replica repeated its noise on the next step"
 
 
+@tensorflow_only
 def test_keras_dropout_shares_masks_across_replicas(strategy):
     """The Keras behaviour we correct: without the replica index in the seed, replicas repeat each other."""
     with strategy.scope():
         layer = keras.layers.Dropout(0.5, seed=1)
-    first_step, _ = _per_replica_outputs(strategy, layer, tf.ones((8, 64)))
+    first_step, _ = _per_replica_outputs(strategy, layer, np.ones((8, 64), "float32"))
     np.testing.assert_array_equal(first_step[0], first_step[1])
 
 
@@ -53,6 +63,7 @@ def test_single_device_seeds_unchanged_by_replica_logic():
         np.testing.assert_array_equal(utils.train_call(ours, x), utils.to_numpy(expected_mask))
 
 
+@tensorflow_only
 def test_model_trains_under_mirrored_strategy(strategy):
     (x_train, y_train), _ = load_digits()
     x_train, y_train = x_train[:512], y_train[:512]
@@ -77,7 +88,10 @@ def test_model_trains_under_mirrored_strategy(strategy):
 # ---------------------------------------------------------------- MCDropout across replicas
 
 
+@tensorflow_only
 def test_mc_samples_are_split_across_replicas(strategy):
+    import tensorflow as tf
+
     x = np.random.default_rng(0).normal(size=(6, 8)).astype("float32")
     inputs = keras.Input((8,))
     hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(16, activation="relu")(inputs))

@@ -6,12 +6,13 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasdrop
 from kerasdrop import cli
 from tests import _mc_models as mcm
-from tests import utils
+from tests import backend, utils
+
+tensorflow_only = backend.tensorflow_only("MCDropout.export (it writes a TensorFlow SavedModel)")
 
 # Run in a fresh interpreter: kerasdrop is made unimportable before anything else, then the SavedModel is served
 # through its `serve` endpoint and its `serving_default` signature, twice each.
@@ -49,6 +50,7 @@ def serve_in_fresh_process(path, x, tmp_path):
     return calls
 
 
+@tensorflow_only
 def test_exported_model_serves_what_predict_gives(tmp_path):
     model = mcm.classifier(keras.layers.Dropout(0.5))
     x = np.random.default_rng(0).uniform(0, 1, (5, 8)).astype("float32")
@@ -74,6 +76,7 @@ def test_exported_model_serves_what_predict_gives(tmp_path):
         mcm.assert_means_agree(later["mean"], first["mean"], 50, 50, later["variance"], first["variance"])
 
 
+@tensorflow_only
 def test_export_of_a_regression_and_a_multi_output_model(tmp_path):
     inputs = keras.Input((6,))
     hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(8, activation="relu")(inputs))
@@ -92,6 +95,7 @@ def test_export_of_a_regression_and_a_multi_output_model(tmp_path):
     np.testing.assert_allclose(served["value_variance"], expected["value"].variance, rtol=1e-4, atol=1e-8)
 
 
+@tensorflow_only
 def test_export_refuses_a_folder_in_use(tmp_path):
     sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=3)
     (tmp_path / "taken").mkdir()
@@ -103,6 +107,7 @@ def test_export_refuses_a_folder_in_use(tmp_path):
     assert (tmp_path / "taken" / "file.txt").read_text() == "keep me"
 
 
+@tensorflow_only
 def test_cli_export_and_predict_output_type(tmp_path, capsys):
     inputs = keras.Input((6,))
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dropout(0.5)(inputs)))
@@ -123,6 +128,7 @@ def test_cli_export_and_predict_output_type(tmp_path, capsys):
     assert "empty one" in capsys.readouterr().err
 
 
+@tensorflow_only
 def test_export_of_a_sequence_classifier(tmp_path):
     # Probabilities per time step, (N, T, C): entropies per input and step.
     inputs = keras.Input((5, 4))
@@ -154,6 +160,7 @@ def test_cli_reads_several_inputs_and_output_types(tmp_path):
         assert data["value_mean"].shape == (5, 1)
 
 
+@tensorflow_only
 def test_export_of_a_dict_input_model_takes_a_dict(tmp_path):
     a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
     hidden = keras.layers.Dropout(0.5)(keras.layers.Concatenate()([a, b]))
@@ -161,6 +168,8 @@ def test_export_of_a_dict_input_model_takes_a_dict(tmp_path):
     sampler = kerasdrop.MCDropout(model, samples=10, seed=1)
     with pytest.raises(ValueError, match="`path`"):
         sampler.export("")
+    import tensorflow as tf
+
     with pytest.raises(ValueError, match="`input_signature`.*input shapes"):
         sampler.export(tmp_path / "bad", input_signature=[tf.TensorSpec((None, 5)), tf.TensorSpec((None, 2))])
     sampler.export(tmp_path / "dict")
@@ -169,3 +178,11 @@ def test_export_of_a_dict_input_model_takes_a_dict(tmp_path):
     result = served.serve({key: tf.constant(value) for key, value in x.items()})
     expected = kerasdrop.MCDropout(model, samples=10, seed=1).predict(x, verbose=0)
     np.testing.assert_allclose(result["mean"].numpy(), expected.mean, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.skipif(backend.BACKEND == "tensorflow", reason="the export itself is tested above on TensorFlow")
+def test_export_on_another_backend_says_it_needs_tensorflow(tmp_path):
+    sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=3)
+    with pytest.raises(ValueError, match=f"needs the TensorFlow backend, not '{backend.BACKEND}'"):
+        sampler.export(tmp_path / "served")
+    assert not (tmp_path / "served").exists()

@@ -10,7 +10,7 @@ import pytest
 import kerasdrop
 from kerasdrop import ops as kd_ops
 from tests import _mc_models as mcm
-from tests import utils
+from tests import backend, utils
 
 # ---------------------------------------------------------------- packed Bernoulli masks
 
@@ -41,12 +41,12 @@ def test_packed_mask_is_bernoulli_with_independent_neighbours(keep):
 
 
 def test_packed_mask_draws_new_masks_each_call_and_works_in_a_graph():
-    import tensorflow as tf
-
     generator = keras.random.SeedGenerator(2)
-    function = tf.function(lambda x: x * kd_ops.packed_bernoulli_mask(tf.shape(x), 0.5, generator, scale=2.0))
-    x = tf.ones((64, 33))
-    first, second = function(x).numpy(), function(x).numpy()
+    function = backend.compiled(
+        lambda x: x * kd_ops.packed_bernoulli_mask(keras.ops.shape(x), 0.5, generator, scale=2.0), [generator.state]
+    )
+    x = keras.ops.ones((64, 33))
+    first, second = utils.to_numpy(function(x)), utils.to_numpy(function(x))
     assert not np.array_equal(first, second)
     assert set(np.unique(first)) == {0.0, 2.0}
 
@@ -102,7 +102,10 @@ def _counted_model():
     before, after = mcm.RowCounter(name="before"), mcm.RowCounter(name="after")
     hidden = before(keras.layers.Dense(16, activation="relu")(inputs))
     outputs = after(keras.layers.Dense(2)(keras.layers.Dropout(0.5)(hidden)))
-    return keras.Model(inputs, outputs), before, after
+    model = keras.Model(inputs, outputs)
+    for counter in (before, after):  # PyTorch builds the graph by running the layers on placeholder tensors
+        counter.rows = counter.largest = 0
+    return model, before, after
 
 
 def test_prefix_runs_once_per_input_and_the_rest_once_per_sample():
@@ -129,11 +132,76 @@ def test_memory_budget_bounds_the_rows_of_each_call():
     assert before.rows == 25
 
 
+@backend.tensorflow_only("one trace for every batch size and number of copies (a tf.function signature)")
 def test_sampler_is_traced_once():
     sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=6, seed=2)
     for size, batch_size in ((10, None), (37, 8), (5, 2), (64, 64)):
         sampler.predict(np.ones((size, 8), "float32"), batch_size=batch_size, verbose=0)
     assert sampler.trace_count == 1
+
+
+@pytest.mark.skipif(
+    backend.BACKEND != "jax",
+    reason="jax.jit traces once per batch shape and number of copies; tf.function once in all (tested above), "
+    "PyTorch runs eagerly",
+)
+def test_jax_sampler_is_compiled_once_per_batch_shape():
+    sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=6, seed=2)
+    x = np.random.default_rng(0).normal(size=(10, 8)).astype("float32")
+    first = sampler.predict(x, verbose=0, keep_samples=True).samples
+    for _ in range(3):  # an eager sampler would run its Python code, and count, on every call
+        np.testing.assert_array_equal(sampler.predict(x, verbose=0, keep_samples=True).samples, first)
+    assert sampler.trace_count == 1
+    sampler.predict(x[:7], verbose=0)  # a new batch shape: one more trace
+    sampler.predict(x, verbose=0)
+    assert sampler.trace_count == 2
+    assert not np.array_equal(first[0], first[1])  # the compiled draws still differ from sample to sample
+
+
+class SubclassedReadout(keras.Model):
+    """``Dense(1, no bias)(Dropout(0.5)(x))`` as a subclassed model: MCDropout runs it whole, in one stateless scope."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropout, self.readout = keras.layers.Dropout(0.5), keras.layers.Dense(1, use_bias=False)
+
+    def call(self, inputs, training=False):
+        return self.readout(self.dropout(inputs, training=training))
+
+
+def _subclassed_readout():
+    model = SubclassedReadout()
+    model(np.ones((1, 6), "float32"))
+    model.readout.set_weights([READOUT[:, None]])
+    return model
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: mcm.linear_readout(keras.layers.Dropout(0.5), READOUT), _subclassed_readout],
+    ids=["functional", "subclassed"],
+)
+@pytest.mark.filterwarnings("ignore:MCDropout calls")  # the subclassed model is called with training=True
+def test_a_model_trained_after_the_sampler_was_built_is_sampled_with_its_new_weights(build):
+    # Compiled samplers must read the weights when they run (JAX: as arguments of the jitted function, in every
+    # stateless scope of the pass), not keep the values they saw when first traced.
+    model = build()
+    x = np.array([[1.0, 2.0, 0.5, -1.0, 3.0, 1.2]], "float32")
+    sampler = kerasdrop.MCDropout(model, samples=60, seed=1, output_type="regression")
+    before = sampler.predict(x, verbose=0, keep_samples=True).samples[:, 0, 0]
+    old_sums = _subset_sums(2 * x[0] * READOUT)
+    assert np.abs(before[:, None] - old_sums[None]).min(axis=1).max() < 1e-4
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e-3), loss="mse")
+    model.fit(np.repeat(x, 8, axis=0), np.full((8, 1), 20.0, "float32"), epochs=3, verbose=0)
+    trained = utils.to_numpy(model.trainable_weights[0])[:, 0].astype("float64")
+    assert np.abs(trained - READOUT).max() > 0.1
+    after = sampler.predict(x, verbose=0, keep_samples=True).samples[:, 0, 0]
+    # Each sample is one of the outcomes of the mask with the trained weights, and not all of them are old ones.
+    new_sums = _subset_sums(2 * x[0].astype("float64") * trained)
+    assert np.abs(after[:, None] - new_sums[None]).min(axis=1).max() < 1e-4
+    assert np.abs(after[:, None] - old_sums[None]).min(axis=1).max() > 1e-2
+    if backend.BACKEND != "torch":  # PyTorch runs the sampler eagerly: it counts calls, not traces
+        assert sampler.trace_count == 1  # the same compiled sampler, with the new weights read
 
 
 def test_default_batch_fits_all_samples_of_a_batch_in_one_call():
@@ -520,6 +588,7 @@ def test_recurrent_cell_without_noise_is_not_a_noise_layer():
         kerasdrop.MCDropout(model)
 
 
+@backend.tensorflow_only("one trace for every number of copies (a tf.function signature)")
 def test_subclassed_model_is_traced_once_whatever_the_chunks():
     model = AlwaysDrops()
     x = np.ones((5, 5), "float32")

@@ -5,11 +5,11 @@ import warnings
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasdrop
 from kerasdrop import metrics
 from tests import _mc_models as mcm
+from tests import backend, utils
 
 WEIGHTS = np.array([0.5, -1.0, 2.0, 1.5, -0.3, 0.8], "float32")
 X = np.array([[1.0, 2.0, 0.5, -1.0, 3.0, 1.2]], "float32")
@@ -37,6 +37,43 @@ def test_mean_and_variance_match_the_analytic_moments(layer, rate, gaussian, fas
     np.testing.assert_allclose(result.mean[0, 0], samples.mean(), rtol=1e-5)
     np.testing.assert_allclose(result.variance[0, 0], samples.var(), rtol=1e-4)
     np.testing.assert_allclose(result.std, np.sqrt(result.variance))
+
+
+@pytest.mark.parametrize(
+    "layer, rate, gaussian",
+    [
+        (lambda: keras.layers.Dropout(0.5), 0.5, False),  # packed masks
+        (lambda: kerasdrop.Dropout(0.3), 0.3, False),  # the layer's own call
+        (lambda: kerasdrop.GaussianDropout(0.4), 0.4, True),
+    ],
+)
+def test_a_fixed_model_samples_its_exact_moments(layer, rate, gaussian):
+    """Weights and inputs from a NumPy RandomState: the same model on every backend. With the noise right before a
+    linear output layer, the expectation of a sample is the deterministic output, and the variance is known exactly
+    (`tests._mc_models.dropout_readout_moments`); both computed here in NumPy float64. Run on each backend, this
+    makes the backends agree with each other."""
+    rng = np.random.RandomState(0)
+    kernel, bias = rng.normal(size=(5, 12)) / np.sqrt(5), rng.normal(scale=0.5, size=12)
+    readout, offset = rng.normal(size=(12, 3)) / np.sqrt(12), rng.normal(size=3)
+    x = rng.normal(size=(7, 5)).astype("float32")
+    inputs = keras.Input((5,))
+    hidden, output = keras.layers.Dense(12, activation="relu"), keras.layers.Dense(3)
+    model = keras.Model(inputs, output(layer()(hidden(inputs))))
+    hidden.set_weights([kernel, bias])
+    output.set_weights([readout, offset])
+    h = np.maximum(x.astype("float64") @ hidden.get_weights()[0] + hidden.get_weights()[1], 0.0)
+    expected = h @ output.get_weights()[0].astype("float64") + output.get_weights()[1]
+    samples = 3000
+    result = kerasdrop.MCDropout(model, samples=samples, seed=4).predict(x, verbose=0, keep_samples=True)
+    assert result.output_type == "regression" and result.samples.shape == (samples, 7, 3)
+    standard_error = np.sqrt(result.variance / samples)
+    z = np.abs(result.mean - expected) / standard_error
+    assert z.max() < 5.0, f"max |z| {z.max():.2f}"
+    readout64 = output.get_weights()[0].astype("float64")
+    for row in range(7):
+        for unit in range(3):
+            _, variance, fourth = mcm.dropout_readout_moments(h[row], readout64[:, unit], rate, gaussian)
+            utils.assert_variance_close(result.samples[:, row, unit], variance, fourth)
 
 
 def test_gaussian_noise_variance():
@@ -122,6 +159,27 @@ def test_int_seed_reproduces_and_none_draws_new_samples():
     assert not np.array_equal(a.mean, b.mean)
 
 
+@pytest.mark.parametrize(
+    "dropout, fast",
+    [
+        (lambda: keras.layers.Dropout(0.3), True),
+        (lambda: keras.layers.Dropout(0.5), False),
+        (lambda: kerasdrop.Dropout(0.3), True),
+    ],
+    ids=["keras rate 0.3", "keras fast_masks=False", "kerasdrop rate 0.3"],
+)
+def test_an_int_seed_reproduces_dropout_with_its_own_masks(dropout, fast):
+    # Masks that are not packed: the dropout's own Bernoulli masks. Without a seed of their own, on PyTorch, both
+    # layers draw from torch's global generator outside MCDropout; under it they must draw from the seed states
+    # MCDropout hands them (for Keras's Dropout the sampler draws the mask itself).
+    model = mcm.classifier(dropout())
+    x = np.random.default_rng(2).uniform(0, 1, (5, 8)).astype("float32")
+    first = kerasdrop.MCDropout(model, samples=20, seed=7, fast_masks=fast).predict(x, verbose=0, keep_samples=True)
+    again = kerasdrop.MCDropout(model, samples=20, seed=7, fast_masks=fast).predict(x, verbose=0, keep_samples=True)
+    np.testing.assert_array_equal(first.samples, again.samples)
+    assert not np.array_equal(first.samples[0], first.samples[1])
+
+
 # ---------------------------------------------------------------- inputs
 
 
@@ -140,7 +198,7 @@ def test_arrays_dataset_generator_and_pydataset_give_the_same_result():
             return x[16 * index : 16 * index + 16], y[16 * index : 16 * index + 16]
 
     sources = {
-        "dataset of (x, y)": tf.data.Dataset.from_tensor_slices((x, y)).batch(16),
+        "generator of (x, y)": ((x[start : start + 16], y[start : start + 16]) for start in range(0, 40, 16)),
         "generator": (x[start : start + 16] for start in range(0, 40, 16)),
         "PyDataset": Batches(),
         "list of lists": x.tolist(),
@@ -148,6 +206,20 @@ def test_arrays_dataset_generator_and_pydataset_give_the_same_result():
     for name, source in sources.items():
         batch_size = 16 if name == "list of lists" else None
         np.testing.assert_array_equal(sampler.predict(source, batch_size=batch_size, verbose=0).mean, expected, name)
+
+
+@backend.tensorflow_only("tf.data")
+def test_a_tf_data_dataset_gives_the_result_of_the_arrays():
+    import tensorflow as tf
+
+    model = mcm.classifier(keras.layers.Dropout(0.5))
+    x = np.random.default_rng(3).uniform(0, 1, (40, 8)).astype("float32")
+    sampler = kerasdrop.MCDropout(model, samples=8, seed=9)
+    expected = sampler.predict(x, batch_size=16, verbose=0).mean
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.zeros(40, "int64"))).batch(16)
+    np.testing.assert_array_equal(sampler.predict(dataset, verbose=0).mean, expected)
+    with pytest.raises(ValueError, match="already batched"):
+        sampler.predict(tf.data.Dataset.from_tensor_slices(np.zeros((4, 8), "float32")).batch(2), batch_size=2)
 
 
 @pytest.mark.filterwarnings("ignore:When providing `inputs` as a dict")
@@ -178,7 +250,7 @@ def test_wrong_input_shape_and_empty_inputs_raise():
     with pytest.raises(ValueError, match="received no inputs"):
         sampler.predict(iter([]), verbose=0)
     with pytest.raises(ValueError, match="already batched"):
-        sampler.predict(tf.data.Dataset.from_tensor_slices(np.zeros((4, 8), "float32")).batch(2), batch_size=2)
+        sampler.predict((batch for batch in [np.zeros((2, 8), "float32")]), batch_size=2)
 
 
 def test_progress_bar(capsys):
@@ -353,7 +425,12 @@ def test_none_and_string_inputs_and_bad_strategy_are_refused():
         sampler.predict(np.array([["a"] * 8]))
     with pytest.raises(TypeError, match="`x`.*arrays or tensors of numbers.*<str>"):
         sampler.predict({"a": "text"})
-    with pytest.raises(TypeError, match="`strategy`.*tf.distribute.Strategy.*Received: strategy='mirrored'"):
+    expected = {
+        "tensorflow": "None or a tf.distribute.Strategy",
+        "jax": "None or a keras.distribution.DataParallel",
+        "torch": "None with the torch backend",
+    }[backend.BACKEND]
+    with pytest.raises(ValueError, match=f"`strategy`.*{expected}.*Received: strategy='mirrored'"):
         kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), strategy="mirrored")
 
 

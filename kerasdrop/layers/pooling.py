@@ -145,7 +145,8 @@ def sort_tensors(values):
 # Probabilistic weighted pooling is about 20 elementwise passes over the pooled tensor, which TensorFlow runs one
 # kernel at a time on CPU. Done on blocks of output rows small enough to stay in a core's cache, the passes run about
 # 1.4x faster than on whole tensors (see benchmarks/bench_conv.py). The batch is often unknown while tracing (Keras's
-# predict and fit trace with batch None): blocks are then sized for a batch of 32, Keras's default batch size.
+# predict and fit trace with batch None on TensorFlow; JAX's export traces with a symbolic batch, which has no
+# integer size either): blocks are then sized for a batch of 32, Keras's default batch size.
 _BLOCK_BYTES = 256 * 1024
 _ASSUMED_BATCH = 32
 _MAX_BLOCKS = 32
@@ -160,7 +161,7 @@ def _row_blocks(inputs, pool_size, strides, padding, data_format):
     channels = shape[1 if data_format == "channels_first" else 3]
     if rows is None or cols is None or channels is None:
         return 1
-    batch = shape[0] or _ASSUMED_BATCH
+    batch = shape[0] if isinstance(shape[0], int) else _ASSUMED_BATCH
     pooled_bytes = batch * rows * cols * channels * kd_ops.dtype_size(inputs.dtype)
     return int(min(rows, _MAX_BLOCKS, max(1, -(-pooled_bytes // _BLOCK_BYTES))))
 

@@ -122,3 +122,6 @@ CONVOLVES = {
     "SparseVariationalConv2D",
     "ConcreteSpatialDropout2D",
 }
+
+# The recurrent cases (a `keras.layers.RNN` around one of our cells).
+RECURRENT = {"VariationalLSTM", "VariationalGRU", "RNNDropLSTM", "SemeniutaLSTM", "SemeniutaGRU"}

@@ -240,7 +240,7 @@ def test_dropblock_float16_counts_do_not_overflow():
 
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_stochastic_layer_contract(name):
-    """Fresh noise eagerly, in tf.function and XLA; same seed same noise; mc at test time; config round trip."""
+    """Fresh noise eagerly and compiled; same seed same noise; mc at test time; config round trip."""
     utils.assert_stochastic_layer_contract(FACTORIES[name], sample_input())
 
 

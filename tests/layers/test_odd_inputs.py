@@ -1,9 +1,9 @@
 """Every layer on inputs a model meets in real use: empty batches, and inputs of the wrong rank.
 
 An empty batch (the last partial batch of a filtered dataset, an empty request) gives an empty output of the right
-shape in training, at test time and in Monte Carlo mode, eagerly and inside ``tf.function``. An input of the wrong
-rank raises a ``ValueError`` that names the shape received, when the layer is called or the model is built, never an
-error from deep inside the backend.
+shape in training, at test time and in Monte Carlo mode, eagerly and compiled (`tests.backend.compiled`). An input of
+the wrong rank raises a ``ValueError`` that names the shape received, when the layer is called or the model is built,
+never an error from deep inside the backend.
 """
 
 import os
@@ -16,51 +16,55 @@ import keras
 import numpy as np
 import pytest
 
-from tests import utils
+from tests import backend, utils
 from tests.layers.every_layer import ANY_RANK, CASES, CONVOLVES, IDS
 
 MODES = ("training", "test", "mc")
+# (label, jit_compile): None for an eager call, else compiled by `tests.backend.compiled` (a tf.function without XLA on
+# TensorFlow).
+CALLS = [("eager", None), ("compiled", False)]
+# On TensorFlow the convolving layers are checked in a process of their own (see below).
+EMPTY_BATCH_CASES = [case for case in CASES if backend.BACKEND != "tensorflow" or case.id not in CONVOLVES]
 
 
-def _call(case, x, mode, compiled):
+def _call(case, x, mode, jit_compile=None):
     layer = case.make(seed=2, mc=mode == "mc")
     training = mode == "training"
-    if compiled:
-        import tensorflow as tf
+    if jit_compile is None:
+        return layer(x, training=training)
+    if not layer.built:
+        layer.build(x.shape)
+    x = keras.ops.convert_to_tensor(x)
+    return backend.compiled(lambda inputs: layer(inputs, training=training), [layer], jit_compile=jit_compile)(x)
 
-        return tf.function(lambda inputs: layer(inputs, training=training))(x)
-    return layer(x, training=training)
 
-
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
+@pytest.mark.parametrize(("label", "jit_compile"), CALLS, ids=[label for label, _ in CALLS])
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("case", [case for case in CASES if case.id not in CONVOLVES], ids=lambda case: case.id)
-def test_empty_batch_gives_an_empty_output(case, mode, compiled):
-    if compiled and keras.backend.backend() != "tensorflow":
-        pytest.skip("tf.function is TensorFlow's; the other backends run the eager case")
-    _assert_empty_output(case, mode, compiled)
+@pytest.mark.parametrize("case", EMPTY_BATCH_CASES, ids=lambda case: case.id)
+def test_empty_batch_gives_an_empty_output(case, mode, label, jit_compile):
+    _assert_empty_output(case, mode, jit_compile)
 
 
-def _assert_empty_output(case, mode, compiled):
-    full = _call(case, np.ones(case.input_shape, "float32"), mode, compiled=False)
-    empty = _call(case, np.ones((0, *case.input_shape[1:]), "float32"), mode, compiled)
-    assert tuple(empty.shape) == (0, *tuple(full.shape)[1:]), (case.id, mode, compiled)
+def _assert_empty_output(case, mode, jit_compile):
+    full = _call(case, np.ones(case.input_shape, "float32"), mode)
+    empty = _call(case, np.ones((0, *case.input_shape[1:]), "float32"), mode, jit_compile)
+    assert tuple(empty.shape) == (0, *tuple(full.shape)[1:]), (case.id, mode, jit_compile)
     assert utils.to_numpy(empty).size == 0
 
 
 CONVOLUTION_CHECK = """
 from tests.layers.every_layer import CASES, CONVOLVES
-from tests.layers.test_odd_inputs import MODES, _assert_empty_output
+from tests.layers.test_odd_inputs import CALLS, MODES, _assert_empty_output
 for case in CASES:
     if case.id in CONVOLVES:
         for mode in MODES:
-            for compiled in (False, True):
-                _assert_empty_output(case, mode, compiled)
+            for _, jit_compile in CALLS:
+                _assert_empty_output(case, mode, jit_compile)
 print("checked", len(CONVOLVES))
 """
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the check is of TensorFlow's oneDNN setting")
+@backend.tensorflow_only("the oneDNN setting")
 def test_empty_batch_through_a_convolution():
     """The convolving layers on an empty batch, with TensorFlow's own convolution (its default on CPUs without
     AVX-512). TensorFlow's oneDNN convolution, turned on for this suite, returns its input for an empty batch, so

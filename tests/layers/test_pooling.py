@@ -7,12 +7,11 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasdrop
 from kerasdrop.layers import pooling
 from kerasdrop.layers.pooling import sorting_network
-from tests import utils
+from tests import backend, utils
 
 # (pool_size, strides, padding) covering odd sizes, overlapping and gapped windows, and both paddings.
 GEOMETRIES = [
@@ -162,14 +161,42 @@ def test_row_blocks_follow_the_pooled_size(monkeypatch):
     assert blocks(keras.KerasTensor((8, 16, 8, 3), dtype="float16"), data_format="channels_last") == 2
 
 
+def traced_with_unknown_batch(function, example):
+    """``function`` traced for inputs shaped like ``example`` but with an unknown batch size: a ``tf.function`` with
+    batch None on TensorFlow, a ``jax.export`` with a symbolic batch (as Keras's JAX export does) on JAX."""
+    if backend.BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, input_signature=[tf.TensorSpec((None, *example.shape[1:]), example.dtype)])
+    import jax
+
+    (batch,) = jax.export.symbolic_shape("batch")
+    spec = jax.ShapeDtypeStruct((batch, *example.shape[1:]), example.dtype)
+    return jax.export.export(jax.jit(function))(spec).call
+
+
+@pytest.mark.skipif(
+    backend.BACKEND == "torch", reason="PyTorch runs a layer on tensors of known shape: no trace has an unknown batch"
+)
 def test_row_blocks_with_unknown_batch(monkeypatch):
-    """Traced with batch None (as in fit and predict), the blocked output still matches the formula."""
+    """Traced with an unknown batch (as in fit and predict on TensorFlow, or a JAX export), the blocked output still
+    matches the formula."""
     monkeypatch.setattr(pooling, "_BLOCK_BYTES", 100)
     x = sample_input((3, 8, 6, 2), low=-1.0, high=1.0)
     layer = kerasdrop.MaxPoolingDropout2D(0.3)
-    traced = tf.function(lambda v: layer(v), input_signature=[tf.TensorSpec((None, 8, 6, 2), "float32")])
+    blocks, row_blocks = [], pooling._row_blocks
+
+    def recorded_row_blocks(*args):
+        blocks.append(row_blocks(*args))
+        return blocks[-1]
+
+    monkeypatch.setattr(pooling, "_row_blocks", recorded_row_blocks)
+    traced = traced_with_unknown_batch(lambda v: layer(v), x)
     expected = pwp_numpy(regions(x, (2, 2), (2, 2), "valid"), 0.3)
     np.testing.assert_allclose(utils.to_numpy(traced(x)), expected, rtol=2e-6, atol=1e-6)
+    # Sized for 32 examples of 96 bytes of output in blocks of 100 bytes: one block per output row (a batch of 3
+    # known while tracing would give 3 blocks).
+    assert blocks == [4]
 
 
 @pytest.mark.parametrize(("pool_size", "strides", "padding"), [GEOMETRIES[1], GEOMETRIES[3], GEOMETRIES[4]])
@@ -346,7 +373,7 @@ def test_max_drop_ties_are_dropped_together_and_rate_zero_is_identity():
 
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_stochastic_layer_contract(name):
-    """Fresh noise eagerly, in tf.function and XLA; same seed same noise; mc at test time; config round trip."""
+    """Fresh noise eagerly and compiled; same seed same noise; mc at test time; config round trip."""
     utils.assert_stochastic_layer_contract(FACTORIES[name], sample_input())
 
 
@@ -408,15 +435,11 @@ def test_no_nan_at_rate_close_to_one(policy):
 
 
 def test_gradient_reaches_the_selected_unit_only():
-    x = tf.constant(sample_input((2, 4, 4, 1)))
-    layer = kerasdrop.MaxPoolingDropout2D(0.5, seed=1)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = layer(x, training=True)
-    gradient = tape.gradient(y, x).numpy()
+    x = sample_input((2, 4, 4, 1))
+    y, gradient = utils.training_output_and_input_gradient(kerasdrop.MaxPoolingDropout2D(0.5, seed=1), x)
     # One unit per region with a nonzero output gets gradient 1: the largest kept one.
-    assert gradient.sum() == (y.numpy() != 0).sum() and set(np.unique(gradient)) <= {0.0, 1.0}
-    np.testing.assert_array_equal(np.sort(x.numpy()[gradient == 1]), np.sort(y.numpy()[y.numpy() != 0]))
+    assert gradient.sum() == (y != 0).sum() and set(np.unique(gradient)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(np.sort(x[gradient == 1]), np.sort(y[y != 0]))
 
 
 # ---------------------------------------------------------------- errors

@@ -3,10 +3,12 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasdrop
 from kerasdrop.datasets import load_digits
+from tests import backend
+
+pytestmark = backend.tensorflow_only("tf.distribute")
 
 LAYERS = {
     "DropConnectDense": lambda: kerasdrop.DropConnectDense(8, 0.5, seed=1),
@@ -21,6 +23,8 @@ LAYERS = {
 
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_replicas_draw_different_noise(strategy, name):
+    import tensorflow as tf
+
     with strategy.scope():
         layer = LAYERS[name]()
         layer.build((None, 16))
