@@ -22,10 +22,9 @@ demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/kerasdrop demo 2>&1 | $(QUIET_TF)
 
 # The whole suite on TensorFlow, then on JAX and PyTorch the tests of what differs per backend: every layer's
-# contract, Monte Carlo sampling, data-parallel sampling, reloading saved models, imports. The whole suite also runs
+# contract, the Monte Carlo sampler, data-parallel sampling and imports. The whole suite also runs
 # on those backends (`KERAS_BACKEND=jax .venv/bin/python -m pytest -n 2`), skipping TensorFlow's own features.
-BACKEND_TESTS := tests/layers/test_contract.py tests/test_sampler.py tests/test_uncertainty.py \
-	tests/test_distribution_jax.py tests/test_saved_models.py tests/test_imports.py
+BACKEND_TESTS := tests/layers/test_contract.py tests/test_sampler.py tests/test_distribution_jax.py tests/test_imports.py
 PYTEST := PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n 2 -q
 
 test: $(STAMP)

@@ -431,6 +431,9 @@ class Sampler:
 
     def _sample(self, frontier, copies, mapping=()):
         self.trace_count += 1
+        steps = self._steps(frontier, copies)
+        if steps > 1:
+            return self._sample_in_steps(frontier, copies, steps, mapping)
         states = self.draw_states(self.replicas if self.strategy is not None else 1)
         if self.strategy is None:
             shard = self._shard if self.distribution is not None else None
@@ -443,6 +446,37 @@ class Sampler:
         # Gathered across every replica, on every worker of a multi-worker strategy too, in replica order.
         return [self.strategy.gather(value, axis=0) for value in keras.tree.flatten(per_replica)]
 
+    def _steps(self, frontier, copies):
+        """In how many steps of equal size a JAX sampler on CPU draws its ``copies`` (1 elsewhere).
+
+        On a CPU, XLA streams each large tensor through memory several times (a random draw over all the rows of
+        a call, then the comparison, the selection, ...); a loop (``jax.lax.scan``) over steps of about
+        `_CPU_STEP_BYTES` keeps each step's tensors in cache. Measured on the MLP of benchmarks/bench_mc.py: see
+        docs/design.md. Accelerators, and a mesh of devices, take the call in one step.
+        """
+        if self.backend != "jax" or self.distribution is not None or not isinstance(copies, int) or copies < 2:
+            return 1
+        import jax
+
+        if jax.default_backend() != "cpu":
+            return 1
+        flat = keras.tree.flatten(frontier)
+        rows = max(1, _CPU_STEP_BYTES // self.plan.row_bytes(flat))
+        largest = max(1, rows // max(1, int(flat[0].shape[0])))
+        chunk = max(size for size in range(1, min(largest, copies) + 1) if copies % size == 0)
+        return copies // chunk
+
+    def _sample_in_steps(self, frontier, copies, steps, mapping):
+        """`sample_once` in a ``jax.lax.scan`` of ``steps`` steps of ``copies // steps`` copies, each with seed states
+        of its own; the outputs in the layout of one call (sample-major)."""
+        import jax
+
+        def step(carry, states):
+            return carry, self.sample_once(frontier, copies // steps, states, mapping)
+
+        _, outputs = jax.lax.scan(step, 0, self.draw_states(steps))
+        return [ops.reshape(value, (-1, *value.shape[2:])) for value in outputs]
+
     def _shard(self, value):
         """``value`` (batch axis first) split along the batch axis of the distribution's mesh."""
         return keras.distribution.distribute_tensor(value, self.distribution.get_data_layout(value.shape))
@@ -451,6 +485,10 @@ class Sampler:
         """``value`` held whole on every device of the distribution's mesh (a no-op when it already is)."""
         layout = keras.distribution.TensorLayout([None] * len(value.shape), self.distribution.device_mesh)
         return keras.distribution.distribute_tensor(value, layout)
+
+
+# The size of the tensors of one step of a JAX sampler on CPU (see `Sampler._steps`).
+_CPU_STEP_BYTES = 16 * 2**20
 
 
 def batch_devices(distribution):

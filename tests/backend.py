@@ -12,8 +12,9 @@ done here, per backend:
 - `tensorflow_only`: a skip marker with the reason, for tests of TensorFlow's own features (``tf.distribute``,
   SavedModel export, TensorFlow Lite, ``tf.data``).
 
-And `float64`: JAX computes in float64 only with its x64 mode on; without it, a float64 layer silently computes in
-float32 (with a warning), which is too coarse for finite differences.
+And `float64`, for finite differences: outside TensorFlow, Keras's type promotion turns float64 results into float32
+(``keras.ops.matmul`` of two float64 tensors is float32 on PyTorch, ``keras.ops.tanh`` of one is float32 on JAX), and
+JAX has no float64 at all unless its x64 mode is on.
 """
 
 import contextlib
@@ -32,14 +33,31 @@ def tensorflow_only(feature):
     return pytest.mark.skipif(BACKEND != "tensorflow", reason=f"{feature} is TensorFlow's; this run is on {BACKEND}")
 
 
+@contextlib.contextmanager
 def float64():
-    """A context in which float64 layers, variables and tensors really are float64: JAX's x64 mode on JAX (for this
-    thread, until the context ends), nothing on the other backends. A test in float64 runs entirely inside it."""
-    if BACKEND != "jax":
-        return contextlib.nullcontext()
-    import jax
+    """A context in which float64 layers, variables and tensors really compute in float64, as on TensorFlow.
 
-    return jax.enable_x64(True)
+    Outside TensorFlow, Keras's dtype promotion maps a float64 result to float32 (its rule for JAX without x64 mode,
+    applied to PyTorch too); inside the context it keeps float64, and on JAX the x64 mode is on (for this thread).
+    Keras's own arithmetic is unchanged otherwise. A test in float64 runs entirely inside it.
+    """
+    if BACKEND == "tensorflow":
+        yield
+        return
+    from keras.src.backend.common import dtypes
+
+    narrowed = dtypes.BIT64_TO_BIT32_DTYPE["float64"]
+    dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
+    try:
+        if BACKEND == "jax":
+            import jax
+
+            with jax.enable_x64(True):
+                yield
+        else:
+            yield
+    finally:
+        dtypes.BIT64_TO_BIT32_DTYPE["float64"] = narrowed
 
 
 def _variables_of(owners):

@@ -158,6 +158,26 @@ def test_jax_sampler_is_compiled_once_per_batch_shape():
     assert not np.array_equal(first[0], first[1])  # the compiled draws still differ from sample to sample
 
 
+@pytest.mark.skipif(backend.BACKEND != "jax", reason="JAX's sampler on CPU loops over steps of a call")
+def test_jax_sampler_on_cpu_draws_each_call_in_steps(monkeypatch):
+    from kerasdrop import _sampler
+
+    monkeypatch.setattr(_sampler, "_CPU_STEP_BYTES", 1)  # one copy a step
+    model, before, after = _counted_model()
+    sampler = kerasdrop.MCDropout(model, samples=7, seed=1)
+    x = np.random.default_rng(3).normal(size=(10, 5)).astype("float32")
+    result = sampler.predict(x, verbose=0, keep_samples=True)
+    assert before.rows == 10 and after.rows == 70
+    assert after.largest == 10  # seven steps of the ten inputs, in one call
+    assert sampler.trace_count == 1
+    assert len(np.unique(result.samples.reshape(7, -1), axis=0)) == 7  # each step draws masks of its own
+    # The moments of a linear readout over 2000 samples drawn one a step, against the exact ones.
+    readout = kerasdrop.MCDropout(mcm.linear_readout(keras.layers.Dropout(0.5), READOUT), samples=2000, seed=2)
+    point = np.array([[1.0, 2.0, 0.5, -1.0, 3.0, 1.2]], "float32")
+    samples = readout.predict(point, verbose=0, keep_samples=True).samples[:, 0, 0]
+    mcm.assert_sample_moments(samples, *mcm.dropout_readout_moments(point[0], READOUT, 0.5))
+
+
 class SubclassedReadout(keras.Model):
     """``Dense(1, no bias)(Dropout(0.5)(x))`` as a subclassed model: MCDropout runs it whole, in one stateless scope."""
 

@@ -228,10 +228,10 @@ def assert_gradients_match_finite_differences(loss_function, variables, step=1e-
             shifted = value.ravel().copy()
             shifted[index] += step
             variable.assign(shifted.reshape(value.shape))
-            plus = float(loss_function())
+            plus = float(to_numpy(loss_function()))
             shifted[index] -= 2 * step
             variable.assign(shifted.reshape(value.shape))
-            minus = float(loss_function())
+            minus = float(to_numpy(loss_function()))
             numeric[index] = (plus - minus) / (2 * step)
         variable.assign(value)
         np.testing.assert_allclose(gradient, numeric, rtol=rtol, atol=atol, err_msg=variable.path)

@@ -114,6 +114,30 @@ def pool_windows(inputs, pool_size, strides, padding, data_format, row_blocks=1)
     return [windows(slice(start, min(start + size, out_rows))) for start in range(0, out_rows, size)], most_padded
 
 
+def average_pool(inputs, pool_size, strides, padding, data_format):
+    """`keras.ops.average_pool` that, with ``padding="same"``, divides by the number of real units of each region on
+    every backend, as TensorFlow and JAX do.
+
+    Keras's PyTorch backend pads an uneven "same" padding (more at the end than at the start) by repeating the edge
+    values, which then count in the average. There the input is padded with zeros instead and its average pool is
+    divided by the average pool of the indicator of real units.
+    """
+    if padding != "same" or keras.backend.backend() != "torch":
+        return ops.average_pool(inputs, pool_size, strides, padding, data_format)
+    axes = spatial_axes(data_format)
+    shape = ops.shape(inputs)
+    pad_width = [[0, 0] for _ in range(4)]
+    real_shape = [1, 1, 1, 1]
+    for axis, pool, stride in zip(axes, pool_size, strides, strict=True):
+        pad_width[axis] = list(_window_geometry(shape[axis], pool, stride, padding)[1])
+        real_shape[axis] = shape[axis]
+    if all(pad_width[axis][0] == pad_width[axis][1] for axis in axes):
+        return ops.average_pool(inputs, pool_size, strides, padding, data_format)
+    sums = ops.average_pool(ops.pad(inputs, pad_width), pool_size, strides, "valid", data_format)
+    real = ops.pad(ops.ones(real_shape, inputs.dtype), pad_width)
+    return sums / ops.average_pool(real, pool_size, strides, "valid", data_format)
+
+
 def sorting_network(n):
     """Comparator pairs ``(i, j)``, ``i < j``, of Batcher's odd-even merge sort for ``n`` inputs.
 
@@ -341,8 +365,9 @@ class AvgPoolingDropout2D(_PoolingDropout):
 
     While training, each input unit is kept with probability ``keep = 1 - rate``, the masked input is average-pooled
     and divided by ``keep``: by linearity the expected output is exactly ``average_pool(x)``, the test-time output.
-    With ``padding="same"`` Keras's average pooling divides by the number of real units in each region, and so
-    does this layer.
+    With ``padding="same"`` Keras's average pooling divides by the number of real units in each region (on
+    TensorFlow and JAX; Keras's PyTorch backend counts repeated edge values where the padding is uneven), and so does
+    this layer, on every backend.
 
     Args:
         rate: Float in [0, 1), probability of dropping each input unit.
@@ -365,14 +390,14 @@ class AvgPoolingDropout2D(_PoolingDropout):
     """
 
     def _test_output(self, inputs):
-        return self._pool(inputs, ops.average_pool)
+        return self._pool(inputs, average_pool)
 
     def _sample(self, inputs):
         if self.rate == 0:
             return self._test_output(inputs)
         masked = kd_ops.dropout(inputs, self.rate, seed=self.seed_generator, scaling="weight_scaling")
         # Rescale after pooling: the pooled tensor is the smaller one.
-        return self._pool(masked, ops.average_pool) * (1.0 / (1.0 - self.rate))
+        return self._pool(masked, average_pool) * (1.0 / (1.0 - self.rate))
 
 
 @register

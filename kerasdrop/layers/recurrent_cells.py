@@ -81,10 +81,11 @@ class _DropoutCell(StochasticLayer):
         _compat.keep_only_seed_generator(self, self.seed_generator)
 
     def build(self, input_shape):
-        if keras.backend.standardize_dtype(self.variable_dtype) != "bfloat16":
+        if keras.backend.standardize_dtype(self.variable_dtype) not in ("float16", "bfloat16"):
             return super().build(input_shape)
-        # Keras's Orthogonal initializer needs a QR decomposition that TensorFlow lacks in bfloat16 (even
-        # keras.layers.LSTM fails to build there): draw the initial values in float32, then cast.
+        # Keras's Orthogonal initializer needs a QR decomposition in the variable dtype, which TensorFlow lacks in
+        # bfloat16 and the CPU kernels of JAX and PyTorch lack in float16 and bfloat16 (keras.layers.LSTM fails to
+        # build there): draw the initial values in float32, then cast.
         names = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
         saved = [getattr(self, name) for name in names]
         for name, initializer in zip(names, saved, strict=True):

@@ -139,13 +139,9 @@ def test_spatial_mask_is_shared_over_positions(data_format):
 
 
 def test_learned_rate_receives_the_finite_difference_gradient():
-    """Gradients of Σ y∘r + regulariser for p_logit and the wrapped kernel, noise held fixed, in float64.
-
-    The wrapped layer's activation is a sigmoid: Keras computes ``tanh`` of float64 tensors in float32 on JAX, even
-    in x64 mode, which finite differences cannot go through.
-    """
+    """Gradients of Σ y∘r + regulariser for p_logit and the wrapped kernel, noise held fixed, in float64."""
     with backend.float64():
-        inner = keras.layers.Dense(3, activation="sigmoid", dtype="float64")
+        inner = keras.layers.Dense(3, activation="tanh", dtype="float64")
         layer = kerasdrop.ConcreteDropout(
             inner, weight_regularizer=0.1, dropout_regularizer=0.2, temperature=0.5, seed=9, dtype="float64"
         )
@@ -156,7 +152,7 @@ def test_learned_rate_receives_the_finite_difference_gradient():
 
         def loss():
             layer.seed_generator.state.assign(state)
-            return keras.ops.sum(layer(x, training=True) * weights) + keras.ops.sum(layer.losses)
+            return keras.ops.sum(keras.ops.multiply(layer(x, training=True), weights)) + keras.ops.sum(layer.losses)
 
         utils.assert_gradients_match_finite_differences(loss, [layer.p_logit, inner.kernel], rtol=1e-4, atol=1e-8)
         (gradient,) = backend.gradients(loss, [layer.p_logit])

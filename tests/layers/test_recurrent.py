@@ -114,11 +114,29 @@ def test_stochastic_layer_contract(name):
     utils.assert_stochastic_layer_contract(seeded_factory(name, units=4), sequences(batch=3, steps=5, features=2))
 
 
-@pytest.mark.parametrize("cell_class", [kerasdrop.VariationalLSTMCell, kerasdrop.SemeniutaGRUCell], ids=str)
-def test_cell_in_keras_rnn_draws_fresh_masks(cell_class):
-    rate = "dropout" if cell_class is kerasdrop.VariationalLSTMCell else "recurrent_dropout"
+# On JAX, keras.layers.RNN runs its steps in lax.scan inside a StatelessScope, which drops the seed updates that a
+# step makes: a Semeniuta cell with per_step=True, which draws its mask inside the step, repeats one mask at every
+# step and every call there (and a compiled call leaks a tracer out of the loop). The ready SemeniutaGRU/LSTM layers
+# draw the masks of every step before their loop, and per_step=False cells draw theirs before Keras's loop.
+PER_STEP_IN_KERAS_RNN = pytest.mark.xfail(
+    backend.BACKEND == "jax",
+    strict=True,
+    reason="on JAX, Keras's RNN loop drops the seed updates made inside a step, where per_step=True draws its mask",
+)
+
+
+@pytest.mark.parametrize(
+    ("cell_class", "arguments"),
+    [
+        (kerasdrop.VariationalLSTMCell, {"dropout": 0.5}),
+        pytest.param(kerasdrop.SemeniutaGRUCell, {"recurrent_dropout": 0.5}, marks=PER_STEP_IN_KERAS_RNN),
+        (kerasdrop.SemeniutaGRUCell, {"recurrent_dropout": 0.5, "per_step": False}),
+    ],
+    ids=["VariationalLSTMCell", "SemeniutaGRUCell", "SemeniutaGRUCell-per_sequence"],
+)
+def test_cell_in_keras_rnn_draws_fresh_masks(cell_class, arguments):
     utils.assert_fresh_noise_each_call(
-        lambda: keras.layers.RNN(cell_class(4, **{rate: 0.5}), return_sequences=True), sequences(3, 5, 2)
+        lambda: keras.layers.RNN(cell_class(4, **arguments), return_sequences=True), sequences(3, 5, 2)
     )
 
 
@@ -232,21 +250,16 @@ def test_dtype_policies(name, policy):
 
 @pytest.mark.parametrize("name", ["VariationalLSTM", "RNNDropLSTM", "SemeniutaGRU"])
 def test_gradients_with_masks_held_fixed(name):
-    """Finite differences in float64, the seed generator reset before each call so that the masks stay the same.
-
-    The cell's activation is softsign and the loss a weighted sum: Keras computes ``tanh`` and ``sin`` of float64
-    tensors in float32 on JAX, even in x64 mode, which finite differences cannot go through.
-    """
+    """Finite differences in float64, the seed generator reset before each call so that the masks stay the same."""
     with backend.float64():
         x = sequences(batch=2, steps=4, features=2).astype("float64")
-        layer = factory(name, units=3)(dtype="float64", seed=6, activation="softsign")
+        layer = factory(name, units=3)(dtype="float64", seed=6)
         randomize(layer, x.shape)
         state = utils.to_numpy(layer.cell.seed_generator.state)
-        weights = np.random.default_rng(1).normal(size=(2, 4, 3))
 
         def loss():
             layer.cell.seed_generator.state.assign(state)
-            return keras.ops.sum(layer(x, training=True) * weights)
+            return keras.ops.sum(keras.ops.sin(layer(x, training=True)))
 
         utils.assert_gradients_match_finite_differences(
             loss, layer.trainable_variables, rtol=1e-5, atol=1e-8, owners=[layer]
