@@ -246,6 +246,9 @@ def _agree(model, x, samples=300):
 
 
 def test_sequential_nested_and_reloaded_models(tmp_path):
+    # Fixed weights: with random ones, once in about 60 runs every ReLU unit of some input is off, and its output
+    # does not vary at all.
+    keras.utils.set_random_seed(1)
     x = np.random.default_rng(1).uniform(0, 1, (4, 6)).astype("float32")
     inner = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dropout(0.5)])
     inputs = keras.Input((6,))
