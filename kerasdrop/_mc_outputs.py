@@ -125,49 +125,58 @@ def _flat_types(output_type, structure, model_name):
     return list(output_type)
 
 
-def _x_log_x(p):
+def _x_log_x(p, xp):
     positive = p > 0
-    return ops.where(positive, p * ops.log(ops.where(positive, p, 1.0)), 0.0)
+    return xp.where(positive, p * xp.log(xp.where(positive, p, 1.0)), 0.0)
 
 
-def entropy(probs, kind):
+def entropy(probs, kind, xp=ops):
     """Entropy in nats of probabilities read as ``kind`` (see `OutputKind`), NaN where a value is not finite.
 
     "categorical" reduces the last axis; "binary" adds up the Bernoulli entropies of the last axis; "bernoulli"
-    gives one entropy per value. Works on NumPy arrays and tensors alike (``keras.ops``).
+    gives one entropy per value. ``xp`` is ``keras.ops`` (tensors) or NumPy (arrays, in their own dtype).
     """
-    probs = ops.convert_to_tensor(probs)
-    finite = ops.isfinite(probs)
-    p = ops.clip(probs, 0.0, 1.0)
+    probs = ops.convert_to_tensor(probs) if xp is ops else np.asarray(probs)
+    finite = xp.isfinite(probs)
+    p = xp.clip(probs, 0.0, 1.0)
     if kind == "categorical":
-        value = -ops.sum(_x_log_x(p), axis=-1)
+        value = -xp.sum(_x_log_x(p, xp), axis=-1)
     else:
-        value = -(_x_log_x(p) + _x_log_x(1.0 - p))
+        value = -(_x_log_x(p, xp) + _x_log_x(1.0 - p, xp))
     if kind in ("categorical", "binary"):
-        finite = ops.all(finite, axis=-1)
-        value = value if kind == "categorical" else ops.sum(value, axis=-1)
-    return ops.where(finite, value, float("nan"))
+        finite = xp.all(finite, axis=-1)
+        value = value if kind == "categorical" else xp.sum(value, axis=-1)
+    return xp.where(finite, value, float("nan"))
 
 
-def chunk_moments(samples, entropies=None):
+def chunk_moments(samples, entropies=None, xp=ops):
     """Of samples ``(k, N, ...)``: mean and sum of squared deviations over the k samples, the sum of the samples'
-    entropies ``(N, ...)`` (zeros without), and which inputs had only finite values, all in float64."""
-    samples = ops.cast(ops.convert_to_tensor(samples), "float64")
-    mean = ops.mean(samples, axis=0)
-    m2 = ops.sum(ops.square(samples - mean), axis=0)
-    finite = ops.isfinite(samples)
-    finite = ops.all(ops.reshape(finite, (ops.shape(finite)[0], ops.shape(finite)[1], -1)), axis=(0, 2))
+    entropies ``(N, ...)`` (zeros without), and which inputs had only finite values, all in float64.
+
+    ``xp`` is ``keras.ops`` (inside a compiled program) or NumPy (on the host: JAX computes float64 only with its
+    x64 mode on, and would give float32 with a warning)."""
+
+    def as_float64(values):
+        if xp is np:
+            return np.asarray(values, "float64")
+        return ops.cast(ops.convert_to_tensor(values), "float64")
+
+    samples = as_float64(samples)
+    mean = xp.mean(samples, axis=0)
+    m2 = xp.sum(xp.square(samples - mean), axis=0)
+    finite = xp.isfinite(samples)
+    finite = xp.all(xp.reshape(finite, (xp.shape(finite)[0], xp.shape(finite)[1], -1)), axis=(0, 2))
     if entropies is None:
-        entropy_sum = ops.zeros_like(finite, "float64")
+        entropy_sum = xp.zeros_like(finite, "float64")
     else:
-        entropy_sum = ops.sum(ops.cast(ops.convert_to_tensor(entropies), "float64"), axis=0)
+        entropy_sum = xp.sum(as_float64(entropies), axis=0)
     return mean, m2, entropy_sum, finite
 
 
-def mask_rows(value, finite):
-    """``value`` with NaN in the rows (first axis) where ``finite`` is False."""
-    rows = ops.reshape(finite, (-1,) + (1,) * (len(value.shape) - 1))
-    return ops.where(rows, value, float("nan"))
+def mask_rows(value, finite, xp=ops):
+    """``value`` with NaN in the rows (first axis) where ``finite`` is False (``xp``: as in `chunk_moments`)."""
+    rows = xp.reshape(finite, (-1,) + (1,) * (len(value.shape) - 1))
+    return xp.where(rows, value, float("nan"))
 
 
 def output_keys(structure, count):
@@ -222,7 +231,8 @@ class Moments:
     def add(self, samples, entropies=None):
         if self.kept is not None:
             self.kept.append(samples)
-        chunk = [ops.convert_to_numpy(value) for value in chunk_moments(samples, entropies)]
+        samples = ops.convert_to_numpy(samples)
+        chunk = chunk_moments(samples, None if entropies is None else ops.convert_to_numpy(entropies), xp=np)
         if self.count == 0:
             self.mean, self.m2, self.entropy, self.finite = chunk
         else:
@@ -236,12 +246,12 @@ def result_from(parts, kind, num_samples, name):
     """The `MCDropoutResult` of one output from its `Moments`, one per input batch; rows with a non-finite sample
     get NaN moments and entropies, with a warning that counts them."""
     finite = np.concatenate([part.finite for part in parts])
-    mean = ops.convert_to_numpy(mask_rows(np.concatenate([part.mean for part in parts]), finite))
-    variance = ops.convert_to_numpy(mask_rows(np.concatenate([part.m2 / part.count for part in parts]), finite))
+    mean = mask_rows(np.concatenate([part.mean for part in parts]), finite, xp=np)
+    variance = mask_rows(np.concatenate([part.m2 / part.count for part in parts]), finite, xp=np)
     expected = None
     if kind.entropy is not None:
         expected = np.concatenate([part.entropy / part.count for part in parts])
-        expected = ops.convert_to_numpy(mask_rows(expected, finite)).astype("float32")
+        expected = mask_rows(expected, finite, xp=np).astype("float32")
     if not finite.all():
         warnings.warn(
             f"MCDropout: {int((~finite).sum())} of {len(finite)} inputs gave a NaN or inf in at least one sample of "
@@ -296,8 +306,7 @@ class MCDropoutResult:
     def predictive_entropy(self):
         """``H(mean)``: total uncertainty of the averaged prediction, shape ``mean.shape[:-1]``."""
         self._require_probabilities()
-        value = entropy(self.mean.astype("float64"), self._kind.entropy)
-        return ops.convert_to_numpy(value).astype("float32")
+        return entropy(self.mean.astype("float64"), self._kind.entropy, xp=np).astype("float32")
 
     def expected_entropy(self):
         """Mean over the samples of each sample's entropy: the aleatoric part."""

@@ -326,7 +326,8 @@ class Sampler:
     - JAX: both functions are ``jax.jit`` computations. The model's variables are arguments (read in a
       ``keras.StatelessScope``), so a model trained further is sampled with its new weights and no weight is baked
       into the program; MCDropout's seed state goes in and its next value comes out, assigned after the call.
-      ``copies`` is static: one trace per batch shape and number of copies. With a ``keras.distribution.DataParallel``
+      ``copies`` is static: one trace per batch shape and number of copies. On CPU the copies of a call run in
+      steps of a ``jax.lax.scan`` (see `_steps`). With a ``keras.distribution.DataParallel``
       of ``R`` devices (models whose noise is drawn per row), each call tiles ``R * copies`` copies laid out along
       the batch axis of its mesh, device after device; the draws over that global tensor give every device masks of
       its own.

@@ -277,6 +277,24 @@ def test_entropies_agree_with_metrics_on_the_kept_samples():
     np.testing.assert_allclose(result.mutual_information(), metrics.mutual_information(samples), atol=1e-5)
 
 
+def test_moments_and_entropies_are_float64_computations_of_the_samples():
+    """The moments are those of the kept samples computed in float64 then rounded, on every backend (JAX computes
+    float64 only in its x64 mode: the host does it, with no dtype warning)."""
+    model = mcm.classifier(keras.layers.Dropout(0.5), classes=4)
+    x = np.random.default_rng(5).uniform(0, 2, (10, 8)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", DeprecationWarning)  # TensorFlow's tensors predate NumPy 2's copy argument
+        result = kerasdrop.MCDropout(model, samples=40, seed=3).predict(x, verbose=0, keep_samples=True)
+        predictive = result.predictive_entropy()
+    samples = result.samples.astype("float64")
+    np.testing.assert_array_equal(result.mean, samples.mean(0).astype("float32"))
+    np.testing.assert_array_equal(result.variance, samples.var(0).astype("float32"))
+    mean = samples.mean(0).astype("float32").astype("float64")
+    expected = -np.sum(np.where(mean > 0, mean * np.log(np.where(mean > 0, mean, 1.0)), 0.0), axis=-1)
+    np.testing.assert_array_equal(predictive, expected.astype("float32"))
+
+
 def test_single_sigmoid_output_is_read_as_two_classes():
     x = keras.Input((4,))
     model = keras.Model(x, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dropout(0.5)(x)))

@@ -36,7 +36,7 @@ def _draws_from_torch_generator(layer):
 
 def _torch_generator_dropout(inputs, rate, noise_shape, scaling):
     """Bernoulli dropout of a PyTorch tensor with a float32 uniform draw from the global generator: the formula of
-    `kerasdrop.ops.dropout` (dropped units exactly 0, inf and NaN included) in three PyTorch ops."""
+    `kerasdrop.ops.dropout` (dropped units exactly 0, inf and NaN included) in four PyTorch kernels."""
     import torch
 
     if rate == 0:
@@ -46,7 +46,7 @@ def _torch_generator_dropout(inputs, rate, noise_shape, scaling):
     kept = torch.rand(shape, dtype=torch.float32, device=inputs.device) < keep
     if scaling == "inverted":
         inputs = inputs * (1.0 / keep)
-    return torch.where(kept, inputs, torch.zeros_like(inputs))
+    return torch.where(kept, inputs, 0.0)
 
 
 class _TorchGeneratorDraws:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import kerasdrop
-from tests import utils
+from tests import backend, utils
 
 SPATIAL = {1: kerasdrop.SpatialDropout1D, 2: kerasdrop.SpatialDropout2D, 3: kerasdrop.SpatialDropout3D}
 
@@ -513,3 +513,28 @@ def test_every_output_is_zero_or_the_scaled_input(rate, seed, weight_scaling):
 def test_any_rate_outside_unit_interval_is_refused(rate):
     with pytest.raises(ValueError, match=r"Received: rate="):
         kerasdrop.Dropout(rate)
+
+
+# ---------------------------------------------------------------- PyTorch: unseeded masks from torch's generator
+
+
+@pytest.mark.skipif(backend.BACKEND != "torch", reason="only PyTorch draws unseeded masks from a global generator")
+def test_unseeded_layers_on_torch_draw_from_the_global_generator_seeded_by_keras():
+    x = np.ones((200, 500), "float32")
+    layer = kerasdrop.Dropout(0.3)
+    state = utils.to_numpy(layer.seed_generator.state).copy()
+    keras.utils.set_random_seed(3)
+    first = utils.train_call(layer, x)
+    np.testing.assert_array_equal(utils.to_numpy(layer.seed_generator.state), state)  # the layer's state is not read
+    keras.utils.set_random_seed(3)
+    np.testing.assert_array_equal(utils.train_call(kerasdrop.Dropout(0.3), x), first)
+    utils.assert_binomial_count(np.count_nonzero(first), first.size, 0.7)
+    assert set(np.unique(first)) == {0.0, np.float32(1.0) * np.float32(1.0 / 0.7)}
+    import torch
+
+    inputs = torch.ones((20, 30), requires_grad=True)
+    output = layer(inputs, training=True)
+    output.sum().backward()
+    np.testing.assert_array_equal(inputs.grad.numpy(), (output.detach().numpy() != 0) * np.float32(1.0 / 0.7))
+    spatial = utils.train_call(kerasdrop.SpatialDropout2D(0.5, seed=None), np.ones((40, 3, 3, 8), "float32"))
+    assert np.all(spatial == spatial[:, :1, :1, :]) and set(np.unique(spatial)) == {0.0, 2.0}
