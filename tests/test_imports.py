@@ -3,9 +3,10 @@ artifacts, which refuse those backends with an error that names the backend.
 
 On JAX and PyTorch, ``import kerasdrop``, the layers and `MCDropout.predict` must not import TensorFlow, which a JAX
 or PyTorch user may not have, and which takes seconds and memory to start. A fresh interpreter per backend checks
-it, whatever backend this test run is on. (Keras itself imports TensorFlow, when it is installed, to serialize a
-model on any backend: ``serialization_lib.serialize_keras_object`` asks whether a value is a ``tf.TensorShape``. So
-``get_config``, ``model.save`` and what calls them, like `kerasdrop.compression.compress`, are left out here.)
+it, started from the test run on TensorFlow (the one that `make test` runs whole). (Keras itself imports
+TensorFlow, when it is installed, to serialize a model on any backend: ``serialization_lib.serialize_keras_object``
+asks whether a value is a ``tf.TensorShape``. So ``get_config``, ``model.save`` and what calls them, like
+`kerasdrop.compression.compress`, are left out here.)
 `kerasdrop.export_tflite` and `kerasdrop.MCDropout.export` (and ``kerasdrop export``) trace the model with
 TensorFlow ops (TensorFlow's stateful random ops for TensorFlow Lite's random builtins, ``tf.while_loop`` for the
 served samples), which a JAX or PyTorch model cannot run: they raise a ``ValueError`` naming the backend and saying
@@ -87,6 +88,9 @@ print(json.dumps({"loaded": loaded, "refusals": refusals}))
 """
 
 
+@pytest.mark.skipif(
+    backend.BACKEND != "tensorflow", reason="the run on TensorFlow starts the interpreters on JAX and on PyTorch"
+)
 @pytest.mark.parametrize("other", OTHER_BACKENDS)
 def test_kerasdrop_never_imports_tensorflow_on_another_backend(other):
     """One fresh interpreter on ``other``: import, layers called in training and at test time, MCDropout.predict,

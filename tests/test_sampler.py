@@ -427,9 +427,7 @@ def test_threads_share_a_model_and_leave_it_untouched():
 
     def sample(seed):
         try:
-            for offset in range(2):
-                result = kerasdrop.MCDropout(model, samples=200, seed=seed + offset).predict(x, verbose=0)
-                means.append(result.mean)
+            means.append(kerasdrop.MCDropout(model, samples=200, seed=seed).predict(x, verbose=0).mean)
             means.append(shared.predict(x, verbose=0).mean)
         except Exception as error:  # reported below: a thread's exception would otherwise be lost
             errors.append(error)
@@ -441,7 +439,7 @@ def test_threads_share_a_model_and_leave_it_untouched():
         except Exception as error:
             errors.append(error)
 
-    for round_ in range(3):
+    for round_ in range(2):  # each thread builds a sampler of its own (a trace or a compilation) while others sample
         threads = [threading.Thread(target=sample, args=(10 * round_ + i,)) for i in range(4)]
         threads.append(threading.Thread(target=predict_deterministically))
         for thread in threads:
@@ -454,7 +452,7 @@ def test_threads_share_a_model_and_leave_it_untouched():
     assert model.get_config() == config
     mcm.assert_variables_unchanged(model, variables)
     assert utils.layer_state(model) == attributes
-    assert len(means) == 36
+    assert len(means) == 16
     for mean in means:  # each result a correct MC estimate: within 5 standard errors of the long reference run
         mcm.assert_means_agree(mean, reference.mean, 200, 2000, reference.variance, reference.variance)
 

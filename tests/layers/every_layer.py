@@ -125,3 +125,9 @@ CONVOLVES = {
 
 # The recurrent cases (a `keras.layers.RNN` around one of our cells).
 RECURRENT = {"VariationalLSTM", "VariationalGRU", "RNNDropLSTM", "SemeniutaLSTM", "SemeniutaGRU"}
+
+
+def beyond_the_cases(names):
+    """Those of a family's configuration ``names`` that no case here covers. The family's own tests of new noise,
+    seeds, ``mc`` and config run on these; `tests.layers.test_contract` runs them on every case."""
+    return [name for name in names if name not in IDS]

@@ -277,7 +277,8 @@ def test_sample_gradient_matches_finite_differences_with_fixed_noise():
             assert gradient[unit] == pytest.approx((values[0] - values[1]) / (2 * h), rel=2e-2)
 
 
-# ---------------------------------------------------------------- contract
+# ---------------------------------------------------------------- test time, mc, saving
+# New noise at each call and each fit step, and seeds: tests/layers/test_contract.py.
 
 
 def factory(**kwargs):
@@ -285,18 +286,6 @@ def factory(**kwargs):
 
 
 X = np.random.default_rng(5).uniform(0.5, 1.5, size=(8, 16)).astype("float32")
-
-
-def test_fresh_noise_each_call():
-    utils.assert_fresh_noise_each_call(factory, X)
-
-
-def test_same_seed_same_noise():
-    utils.assert_same_seed_same_noise(lambda: factory(seed=11), X)
-
-
-def test_fresh_noise_in_fit():
-    utils.assert_fresh_noise_in_fit(factory(), X)
 
 
 def test_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):

@@ -186,17 +186,8 @@ def test_spatial_dropout_weight_scaling():
     np.testing.assert_allclose(utils.to_numpy(layer(x)), 0.75 * x)
 
 
-# ---------------------------------------------------------------- fresh noise, seeds, fit
-
-
-@pytest.mark.parametrize("name", list(FACTORIES))
-def test_fresh_noise_each_call(name):
-    utils.assert_fresh_noise_each_call(lambda: FACTORIES[name](), sample_input(name))
-
-
-@pytest.mark.parametrize("name", list(FACTORIES))
-def test_same_seed_same_noise(name):
-    utils.assert_same_seed_same_noise(lambda: FACTORIES[name](seed=11), sample_input(name))
+# ---------------------------------------------------------------- seeds, non-finite inputs
+# New noise at each call and each fit step, and the same noise from the same seed: tests/layers/test_contract.py.
 
 
 def test_different_seeds_differ():
@@ -204,11 +195,6 @@ def test_different_seeds_differ():
     a = utils.train_call(kerasdrop.Dropout(0.5, seed=1), x)
     b = utils.train_call(kerasdrop.Dropout(0.5, seed=2), x)
     assert not np.array_equal(a, b)
-
-
-@pytest.mark.parametrize("name", ["Dropout", "GaussianDropout", "StochasticDropout", "SpatialDropout2D"])
-def test_fresh_noise_in_fit(name):
-    utils.assert_fresh_noise_in_fit(FACTORIES[name](), sample_input(name))
 
 
 @pytest.mark.parametrize("name", [n for n in FACTORIES if n != "GaussianDropout"])

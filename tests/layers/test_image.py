@@ -9,6 +9,7 @@ import pytest
 import kerasdrop
 from kerasdrop.layers.image import dropblock_gamma
 from tests import utils
+from tests.layers.every_layer import beyond_the_cases
 
 FORMATS = ["channels_last", "channels_first"]
 FILL = -7.0  # outside the inputs' range, so filled pixels are recognisable
@@ -235,18 +236,17 @@ def test_dropblock_float16_counts_do_not_overflow():
     np.testing.assert_allclose(output.mean(), 1.0, rtol=2e-3)
 
 
-# ---------------------------------------------------------------- fresh noise, seeds, fit, mc
+# ---------------------------------------------------------------- fresh noise, seeds, mc
+# For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", beyond_the_cases(FACTORIES))
 def test_stochastic_layer_contract(name):
     """Fresh noise eagerly and compiled; same seed same noise; mc at test time; config round trip."""
     utils.assert_stochastic_layer_contract(FACTORIES[name], sample_input())
 
 
-def test_fresh_noise_in_fit_and_mc_through_predict_reload_and_export(tmp_path):
-    for name in ("Cutout", "DropBlock2D"):
-        utils.assert_fresh_noise_in_fit(FACTORIES[name](), sample_input())
+def test_mc_through_predict_reload_and_export(tmp_path):
     branches = {name: factory(mc=True) for name, factory in FACTORIES.items()}
     utils.assert_mc_branches_stay_stochastic(branches, sample_input(), tmp_path)
 

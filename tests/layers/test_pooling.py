@@ -12,6 +12,7 @@ import kerasdrop
 from kerasdrop.layers import pooling
 from kerasdrop.layers.pooling import sorting_network
 from tests import backend, utils
+from tests.layers.every_layer import beyond_the_cases
 
 # (pool_size, strides, padding) covering odd sizes, overlapping and gapped windows, and both paddings.
 GEOMETRIES = [
@@ -368,18 +369,17 @@ def test_max_drop_ties_are_dropped_together_and_rate_zero_is_identity():
         np.testing.assert_array_equal(pooled(kerasdrop.MaxDrop2D(0.0, seed=1), x, training), x)
 
 
-# ---------------------------------------------------------------- fresh noise, seeds, fit, mc
+# ---------------------------------------------------------------- fresh noise, seeds, mc
+# For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", beyond_the_cases(FACTORIES))
 def test_stochastic_layer_contract(name):
     """Fresh noise eagerly and compiled; same seed same noise; mc at test time; config round trip."""
     utils.assert_stochastic_layer_contract(FACTORIES[name], sample_input())
 
 
-def test_fresh_noise_in_fit_and_mc_through_predict_reload_and_export(tmp_path):
-    for name in ("MaxPoolingDropout2D", "MaxDrop2D"):
-        utils.assert_fresh_noise_in_fit(FACTORIES[name](), sample_input())
+def test_mc_through_predict_reload_and_export(tmp_path):
     branches = {name: factory(mc=True) for name, factory in FACTORIES.items()}
     utils.assert_mc_branches_stay_stochastic(branches, sample_input(), tmp_path)
 

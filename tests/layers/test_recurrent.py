@@ -11,6 +11,7 @@ import pytest
 import kerasdrop
 from kerasdrop.datasets import load_digits
 from tests import backend, utils
+from tests.layers.every_layer import beyond_the_cases
 from tests.layers.recurrent_support import (
     CELL_CLASSES,
     LAYER_CLASSES,
@@ -105,10 +106,11 @@ def test_stateful_layer_carries_state_like_keras():
     np.testing.assert_allclose(utils.to_numpy(ours(x)), utils.to_numpy(theirs(x)), atol=1e-5)
 
 
-# ---------------------------------------------------------------- fresh masks, seeds, fit, Monte Carlo
+# ---------------------------------------------------------------- fresh masks, seeds, Monte Carlo
+# For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", beyond_the_cases(VARIANTS))
 def test_stochastic_layer_contract(name):
     """Fresh masks on every call (eager and compiled), same seed same masks, mc at test time, config."""
     utils.assert_stochastic_layer_contract(seeded_factory(name, units=4), sequences(batch=3, steps=5, features=2))
@@ -174,11 +176,6 @@ def test_mirrored_replicas_draw_their_own_masks(name, strategy):
     first, second = (strategy.experimental_local_results(step(x)) for _ in range(2))
     assert not np.array_equal(first[0], first[1]), "both replicas drew the same masks"
     assert not np.array_equal(first[0], second[0]), "a replica repeated its masks on the next step"
-
-
-@pytest.mark.parametrize("name", ["VariationalLSTM", "SemeniutaGRU"])
-def test_fresh_masks_in_fit(name):
-    utils.assert_fresh_noise_in_fit(factory(name, units=4)(), sequences(batch=4, steps=5, features=2))
 
 
 def test_mc_layers_stay_stochastic_through_predict_reload_and_export(tmp_path):

@@ -11,6 +11,7 @@ import kerasdrop
 from kerasdrop.datasets import load_digits
 from kerasdrop.layers import variational
 from tests import backend, utils
+from tests.layers.every_layer import beyond_the_cases
 
 FACTORIES = {
     "VariationalDense": lambda **kw: kerasdrop.VariationalDense(**{"units": 5, **kw}),
@@ -336,10 +337,11 @@ def test_gradients_match_finite_differences(name):
         utils.assert_gradients_match_finite_differences(loss, [layer.kernel, layer.bias, learned], rtol=1e-4, atol=1e-7)
 
 
-# ---------------------------------------------------------------- fresh noise, seeds, fit, Monte Carlo mode
+# ---------------------------------------------------------------- fresh noise, seeds, Monte Carlo mode
+# For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", beyond_the_cases(FACTORIES))
 def test_stochastic_layer_contract(name):
     """Fresh noise each call (eager and compiled), same seed same noise, mc at test time, config round trip."""
 
@@ -348,11 +350,6 @@ def test_stochastic_layer_contract(name):
 
     utils.assert_stochastic_layer_contract(factory, sample_input(name))
     assert not factory().noise_shared_across_batch
-
-
-@pytest.mark.parametrize("name", ["VariationalDense", "SparseVariationalDense", "SparseVariationalConv2D"])
-def test_fresh_noise_in_fit(name):
-    utils.assert_fresh_noise_in_fit(FACTORIES[name](kl_weight=1e-3), sample_input(name))
 
 
 def test_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):

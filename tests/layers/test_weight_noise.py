@@ -11,6 +11,7 @@ import kerasdrop
 from kerasdrop.datasets import load_digits
 from kerasdrop.ops import normal_quantiles
 from tests import backend, utils
+from tests.layers.every_layer import beyond_the_cases
 
 FACTORIES = {
     "DropConnectDense": lambda **kw: kerasdrop.DropConnectDense(**{"units": 5, "rate": 0.5, **kw}),
@@ -433,10 +434,11 @@ def test_standout_has_no_gradient_through_the_keep_probability():
     np.testing.assert_allclose(utils.to_numpy(gradient), x.T @ mask, rtol=1e-5)
 
 
-# ---------------------------------------------------------------- fresh noise, seeds, fit, Monte Carlo mode
+# ---------------------------------------------------------------- fresh noise, seeds, Monte Carlo mode
+# For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", beyond_the_cases(FACTORIES))
 def test_stochastic_layer_contract(name):
     """Fresh noise each call (eager and compiled), same seed same noise, mc at test time, config round trip."""
 
@@ -444,11 +446,6 @@ def test_stochastic_layer_contract(name):
         return FACTORIES[name](**{"kernel_initializer": keras.initializers.GlorotUniform(seed=0), **kwargs})
 
     utils.assert_stochastic_layer_contract(factory, sample_input(name))
-
-
-@pytest.mark.parametrize("name", ["DropConnectDense", "DropConnectConv2D", "StandoutDense", "FastDropoutDense"])
-def test_fresh_noise_in_fit(name):
-    utils.assert_fresh_noise_in_fit(FACTORIES[name](), sample_input(name))
 
 
 def test_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):
