@@ -17,6 +17,7 @@ Each selected noise layer must draw noise while the sampler is traced (its seed 
 that the model never calls raises a clear error.
 """
 
+import math
 import threading
 
 import keras
@@ -50,12 +51,31 @@ def _packed_dropout(layer, scale, inputs, copies=None):
     check_float_inputs(layer, inputs)
     shape = kd_ops.resolve_noise_shape(inputs, layer.noise_shape)
     keep = 1.0 - float(layer.rate)
+    if _multiplies_masks(inputs):
+        mask_shape = shape if copies is None else (copies, *shape)
+        mask = kd_ops.packed_bernoulli_mask(mask_shape, keep, layer.seed_generator, scale=scale, dtype=inputs.dtype)
+        if copies is None:
+            return inputs * mask
+        return ops.reshape(inputs[None] * mask, (-1, *ops.shape(inputs)[1:]))
     scaled = inputs * ops.cast(scale, inputs.dtype) if scale != 1.0 else inputs
     zero = ops.cast(0.0, inputs.dtype)
     if copies is None:
         return ops.where(kd_ops.packed_bernoulli_mask(shape, keep, layer.seed_generator, dtype="bool"), scaled, zero)
     kept = kd_ops.packed_bernoulli_mask((copies, *shape), keep, layer.seed_generator, dtype="bool")
     return ops.reshape(ops.where(kept, scaled[None], zero), (-1, *ops.shape(inputs)[1:]))
+
+
+def _multiplies_masks(inputs):
+    """Whether packed-mask dropout multiplies ``inputs`` by a float mask rather than selecting with a boolean one:
+    on PyTorch (eager), when every input is finite, where the product is the selection (a dropped unit is 0, of the
+    input's sign). PyTorch's selection with a boolean mask broadcast over the copies is about 20 times slower than
+    the product (see docs/design.md); an inf or NaN input keeps the selection, whose dropped units are exactly 0.
+
+    One pass decides: a float32 sum is finite only if every input is (an overflowing sum of finite inputs, which
+    keeps the selection too, is merely slower)."""
+    if keras.backend.backend() != "torch":
+        return False
+    return math.isfinite(float(ops.sum(ops.cast(inputs, "float32"))))
 
 
 def _draws_own_mask(layer):
@@ -391,6 +411,17 @@ class Sampler:
             if has_prefix:
                 self._compiled_prefix = _without_gradients(self.plan.run_prefix)
 
+    def rows_per_call(self, memory_budget_mb, row_bytes):
+        """How many rows of ``row_bytes`` one call holds under the budget.
+
+        PyTorch on CPU takes at most `_TORCH_CPU_CALL_MB` a call: its large tensors are fresh memory maps from the C
+        allocator, page-faulted in at every allocation, while smaller ones reuse freed memory (measured: see
+        docs/design.md).
+        """
+        if self.backend == "torch" and _torch_on_cpu(self.model):
+            memory_budget_mb = min(memory_budget_mb, _TORCH_CPU_CALL_MB)
+        return rows_within(memory_budget_mb, row_bytes)
+
     def prefix(self, inputs):
         """The frontier values for a batch of model inputs (the inputs themselves when there is no prefix)."""
         if self._compiled_prefix is None:
@@ -490,6 +521,18 @@ class Sampler:
 
 # The size of the tensors of one step of a JAX sampler on CPU (see `Sampler._steps`).
 _CPU_STEP_BYTES = 16 * 2**20
+
+# The largest memory budget of one call of a PyTorch sampler on CPU (see `Sampler.rows_per_call`).
+_TORCH_CPU_CALL_MB = 32
+
+
+def _torch_on_cpu(model):
+    """Whether a PyTorch model's weights (or, without weights, Keras's default device) are on the CPU."""
+    import torch
+
+    if model.weights:
+        return model.weights[0].value.device.type == "cpu"
+    return not torch.cuda.is_available()
 
 
 def batch_devices(distribution):

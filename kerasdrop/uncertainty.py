@@ -217,7 +217,7 @@ class MCDropout:
         """``(bytes_per_row, rows)`` for a batch of ``inputs``: the estimated size of one (input, sample) row of the
         sampler's tensors, and how many rows one call may hold under the memory budget (per replica)."""
         row_bytes = self._sampler.plan.row_bytes(self._standardize(inputs))
-        return row_bytes, _sampler.rows_within(self.memory_budget_mb, row_bytes)
+        return row_bytes, self._sampler.rows_per_call(self.memory_budget_mb, row_bytes)
 
     def predict(self, x, batch_size=None, verbose="auto", keep_samples=False):
         """Draws ``samples`` Monte Carlo predictions per input and returns their moments.

@@ -132,6 +132,14 @@ def test_memory_budget_bounds_the_rows_of_each_call():
     assert before.rows == 25
 
 
+def test_pytorch_on_cpu_takes_at_most_32_mib_a_call():
+    model, _, _ = _counted_model()
+    x = np.ones((25, 5), "float32")
+    row_bytes, rows = kerasdrop.MCDropout(model, samples=9, memory_budget_mb=1024).rows_per_call(x)
+    budget = 32 if backend.BACKEND == "torch" else 1024
+    assert rows == budget * 2**20 // row_bytes
+
+
 @backend.tensorflow_only("one trace for every batch size and number of copies (a tf.function signature)")
 def test_sampler_is_traced_once():
     sampler = kerasdrop.MCDropout(mcm.classifier(keras.layers.Dropout(0.5)), samples=6, seed=2)
