@@ -94,7 +94,8 @@ class MCDropout:
             the same ``batch_size``, memory budget and replicas) give the same result; with None each call draws
             new samples.
         memory_budget_mb: float > 0, the memory (MiB) the tensors of one sampler call may take on one replica,
-            estimated from the model's layer output shapes; it caps how many samples share a call.
+            estimated from the model's layer output shapes; it caps how many samples share a call. A PyTorch model
+            on CPU takes at most 32 MiB a call, which is faster there.
         stochastic_layers: None (every noise layer samples), or a list of layers or layer names: only the noise
             layers they are or hold sample; the others run as at test time.
         output_type: how outputs are read, one string or a list/dict matching the model's outputs: "auto"
