@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import kerasdrop
-from kerasdrop.datasets import load_digits
 from tests import backend, utils
 
 tensorflow_only = backend.tensorflow_only("tf.distribute")
@@ -65,24 +64,7 @@ def test_single_device_seeds_unchanged_by_replica_logic():
 
 @tensorflow_only
 def test_model_trains_under_mirrored_strategy(strategy):
-    (x_train, y_train), _ = load_digits()
-    x_train, y_train = x_train[:512], y_train[:512]
-    with strategy.scope():
-        model = keras.Sequential(
-            [
-                keras.Input((64,)),
-                keras.layers.Dense(64, activation="relu"),
-                kerasdrop.Dropout(0.3, seed=2),
-                keras.layers.Dense(64, activation="relu"),
-                kerasdrop.GaussianDropout(0.2, seed=3),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    history = model.fit(x_train, y_train, epochs=6, batch_size=64, verbose=0)
-    losses = history.history["loss"]
-    assert np.all(np.isfinite(losses))
-    assert losses[-1] < 0.6 * losses[0]
+    utils.train_noisy_digits_mlp(strategy.scope())
 
 
 # ---------------------------------------------------------------- MCDropout across replicas

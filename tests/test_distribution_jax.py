@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import kerasdrop
-from kerasdrop.datasets import load_digits
 from tests import utils
 
 pytestmark = pytest.mark.skipif(
@@ -97,22 +96,6 @@ def test_devices_draw_different_masks_in_fit(data_parallel, factory):
 
 
 def test_model_trains_under_data_parallel(data_parallel):
-    (x_train, y_train), _ = load_digits()
-    x_train, y_train = x_train[:512], y_train[:512]
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            kerasdrop.Dropout(0.3, seed=2),
-            keras.layers.Dense(64, activation="relu"),
-            kerasdrop.GaussianDropout(0.2, seed=3),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    history = model.fit(x_train, y_train, epochs=6, batch_size=64, verbose=0)
-    losses = history.history["loss"]
-    assert np.all(np.isfinite(losses))
-    assert losses[-1] < 0.6 * losses[0]
+    model = utils.train_noisy_digits_mlp()
     # The weights are laid out over both devices, as DataParallel replicates them.
     assert _devices_of(model.layers[0].kernel.value) == {0, 1}
