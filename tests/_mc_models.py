@@ -45,6 +45,16 @@ def assert_means_agree(first, second, first_count, second_count, first_var, seco
     assert z.max() < 5.0, f"max |z| {z.max():.2f}"
 
 
+def assert_split_over_two_replicas(result, reference):
+    """``result`` (kept samples) was drawn over two replicas, each half of every call from one of them: its means
+    agree with a single-replica ``reference`` of as many samples, and no sample of the first half repeats the one at
+    the same place in the second half (as it would if both replicas drew the same masks)."""
+    count = result.num_samples
+    assert_means_agree(result.mean, reference.mean, count, count, result.variance, reference.variance)
+    first, second = result.samples[: count // 2], result.samples[count // 2 :]
+    assert not any(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
 def independent_calls(model, x, count):
     """``count`` calls of ``model(x, training=True)`` (compiled once): the reference samples, ``(count, N, ...)``."""
     call = backend.compiled(lambda inputs: model(inputs, training=True), [model])

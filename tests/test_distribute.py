@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import kerasdrop
+from tests import _mc_models as mcm
 from tests import backend, utils
 
 tensorflow_only = backend.tensorflow_only("tf.distribute")
@@ -84,13 +85,8 @@ def test_mc_samples_are_split_across_replicas(strategy):
     assert result.samples.shape == (400, 6, 3)
     single = kerasdrop.MCDropout(model, samples=400, seed=2, strategy=tf.distribute.get_strategy())
     assert single.replicas == 1
-    reference = single.predict(x, verbose=0)
-    error = np.sqrt((result.variance + reference.variance) / 400) + 1e-7
-    assert (np.abs(result.mean - reference.mean) / error).max() < 5.0
-    # One call pools both replicas' samples, replica 0's first: here 200 each, as the budget allows all 400 at
-    # once. Had the replicas shared their seeds, sample i and sample 200 + i would be equal.
-    first, second = result.samples[:200], result.samples[200:]
-    assert not any(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    # One call pools both replicas' samples, replica 0's first: here 200 each, as the budget allows all 400 at once.
+    mcm.assert_split_over_two_replicas(result, single.predict(x, verbose=0))
     # With one row a call (a tiny budget), each call gives one sample from each replica.
     pair = kerasdrop.MCDropout(model, samples=2, seed=3, strategy=strategy, memory_budget_mb=1e-4)
     samples = pair.predict(x[:1], verbose=0, keep_samples=True).samples

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import kerasdrop
+from tests import _mc_models as mcm
 from tests import utils
 
 pytestmark = pytest.mark.skipif(
@@ -51,13 +52,8 @@ def test_mc_samples_are_split_across_devices(data_parallel):
     keras.distribution.set_distribution(None)
     single = kerasdrop.MCDropout(model, samples=400, seed=2)
     assert single.replicas == 1
-    reference = single.predict(x, verbose=0)
-    error = np.sqrt((result.variance + reference.variance) / 400) + 1e-7
-    assert (np.abs(result.mean - reference.mean) / error).max() < 5.0
     # One call pools both devices' samples, device 0's first: here 200 each, as the budget allows all 400 at once.
-    # Had the devices drawn the same masks, sample i and sample 200 + i would be equal; no two samples are.
-    first, second = result.samples[:200], result.samples[200:]
-    assert not any(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    mcm.assert_split_over_two_replicas(result, single.predict(x, verbose=0))
     assert len(np.unique(result.samples.reshape(400, -1), axis=0)) == 400
     # With one row a call (a tiny budget), each call gives one sample from each device.
     pair = kerasdrop.MCDropout(model, samples=2, seed=3, strategy=data_parallel, memory_budget_mb=1e-4)
