@@ -291,7 +291,9 @@ def script_main(variants, doc, prefix, epochs):
     return main
 
 
-def concrete_regularizers(train_size, length_scale=1e-2):
-    """Gal et al.'s Concrete dropout regularisers for ``N`` training samples: ``weight_regularizer = l^2 / N`` (prior
-    length scale ``l``) and ``dropout_regularizer = 2 / N``, as keyword arguments."""
-    return {"weight_regularizer": length_scale**2 / train_size, "dropout_regularizer": 2.0 / train_size}
+def concrete_regularizers(train_size):
+    """Gal et al.'s Concrete dropout regularisers for ``N`` training samples and the prior length scale 0.01 of
+    these examples, as keyword arguments (`kerasdrop.concrete_regularizers`)."""
+    import kerasdrop
+
+    return kerasdrop.concrete_regularizers(train_size, length_scale=1e-2)

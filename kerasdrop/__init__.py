@@ -1,7 +1,8 @@
 """kerasdrop: dropout variants for Keras 3, a Monte Carlo dropout predictor, and compression."""
 
-from kerasdrop import compression, datasets, layers, metrics, plot, tflite
+from kerasdrop import callbacks, compression, datasets, layers, metrics, plot, tflite
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
+from kerasdrop.layers.concrete import concrete_regularizers
 from kerasdrop.mc import set_mc
 from kerasdrop.tflite import export_tflite
 from kerasdrop.uncertainty import MCDropout, MCDropoutResult
@@ -10,10 +11,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     *layers.__all__,
+    "concrete_regularizers",
     "MCDropout",
     "MCDropoutResult",
     "set_mc",
     "export_tflite",
+    "callbacks",
     "compression",
     "datasets",
     "metrics",

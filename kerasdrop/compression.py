@@ -15,7 +15,8 @@ Example:
         kerasdrop.SparseVariationalDense(300, activation="relu", kl_weight=1 / n),
         kerasdrop.SparseVariationalDense(10, activation="softmax", kl_weight=1 / n),
     ])
-    ...  # train
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=200, callbacks=[kerasdrop.callbacks.KLWarmup(100)])
     small, report = kerasdrop.compression.compress(model)
     print(report)
     small.save("small.keras")   # loads with keras.saving.load_model, no kerasdrop needed

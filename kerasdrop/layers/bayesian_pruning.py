@@ -21,6 +21,7 @@ from kerasdrop import _random
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_data_format, check_non_negative_float
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._kl_term import KLTerm
 
 # The truncation interval [a, b] of log θ (Neklyudov et al., §4), for the posterior and the log-uniform prior.
 LOG_LOW, LOG_HIGH = -20.0, 0.0
@@ -143,7 +144,7 @@ def sample_truncated_log_normal(mu, log_sigma, shape, seed):
 
 
 @register
-class StructuredBayesianPruning(StochasticLayer):
+class StructuredBayesianPruning(KLTerm, StochasticLayer):
     """Multiplicative log-normal noise per unit or channel, learned to switch units off (Neklyudov et al. 2017).
 
     Placed after a dense or convolutional layer, it multiplies each unit (each channel of a feature map) by
@@ -151,7 +152,8 @@ class StructuredBayesianPruning(StochasticLayer):
     training a new ``θ`` is drawn for every sample and unit, shared by every position of a feature map. The prior on
     ``log θ`` is uniform on ``[-20, 0]``, and ``kl_weight · Σ_units KL(q(θ) || p(θ))`` (closed form, see
     `truncated_log_normal_kl`) is added to the model's losses at each call; since Keras averages the data loss over
-    a batch, ``kl_weight = 1 / (number of training samples)`` gives the per-sample ELBO. At test time each unit is
+    a batch, ``kl_weight = 1 / (number of training samples)`` gives the per-sample ELBO; trained from scratch, warm
+    it up with `kerasdrop.callbacks.KLWarmup` over the first half of training. At test time each unit is
     multiplied by ``E[θ]``, and units whose signal-to-noise ratio ``E[θ] / std[θ]`` is below ``threshold`` are set
     to zero: they can be removed from the network (`kerasdrop.compression.compress`). As in the paper's code, ``μ``
     starts at 0 and ``log σ`` at -5 (``θ`` close to 1); when used, ``log σ`` is clipped to [-20, 5] and ``μ`` to
@@ -171,7 +173,8 @@ class StructuredBayesianPruning(StochasticLayer):
 
     Input/output shape: any rank >= 2 with a known channel size, unchanged.
 
-    Weights: ``mu`` and ``log_sigma``, shape ``(channels,)``, kept in float32 under mixed policies.
+    Weights: ``mu`` and ``log_sigma``, shape ``(channels,)``, kept in float32 under mixed policies, and the scalar
+    ``kl_factor`` (non-trainable, 1 unless `kerasdrop.callbacks.KLWarmup` is warming the KL term up).
 
     Reference:
         - [Neklyudov et al., 2017](https://arxiv.org/abs/1705.07283)
@@ -207,6 +210,7 @@ class StructuredBayesianPruning(StochasticLayer):
         self.log_sigma = self.add_weight(
             name="log_sigma", shape=(channels,), initializer=keras.initializers.Constant(-5.0), autocast=False
         )
+        self.build_kl_factor()
         self.input_spec = keras.layers.InputSpec(ndim=rank, axes={axis: channels})
         super().build(input_shape)
 
@@ -245,7 +249,7 @@ class StructuredBayesianPruning(StochasticLayer):
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
         if self.kl_weight > 0:
-            self.add_loss(self.kl_weight * self.kl_divergence())
+            self.add_kl_loss(self.kl_weight * self.kl_divergence())
         rank = len(inputs.shape)
         parameter_shape = [1] * rank
         parameter_shape[self.channel_axis(rank)] = self.mu.shape[0]

@@ -18,18 +18,44 @@ from kerasdrop._validation import (
     check_instance,
     check_non_negative_float,
     check_positive_float,
+    check_positive_int,
 )
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._kl_term import KLTerm
 
 # u is drawn in [_UNIFORM_FLOOR, 1), so log u and log(1 - u) are finite.
 _UNIFORM_FLOOR = 1e-7
+
+
+def concrete_regularizers(train_size, length_scale=1e-4, precision=1.0):
+    """The two regularisers of `ConcreteDropout` for a dataset of ``train_size`` samples (Gal, Hron & Kendall 2017).
+
+    With a Gaussian prior of length scale ``l`` on the weights and a model precision ``τ`` (1 for classification;
+    the inverse observation-noise variance for regression), the layer's term is the KL of its approximate posterior
+    divided by ``τ N``: ``weight_regularizer = l² / (τ N)`` and ``dropout_regularizer = 2 / (τ N)``. Pass the result
+    as keyword arguments: ``ConcreteDropout(layer, **concrete_regularizers(len(x_train)))``. The default length scale
+    is the one of the paper's authors' examples.
+
+    Args:
+        train_size: positive int, the number of training samples ``N``.
+        length_scale: float > 0, the prior length scale ``l``.
+        precision: float > 0, the model precision ``τ``.
+
+    Returns:
+        ``{"weight_regularizer": l² / (τ N), "dropout_regularizer": 2 / (τ N)}``.
+    """
+    train_size = check_positive_int("train_size", train_size)
+    length_scale = check_positive_float("length_scale", length_scale)
+    precision = check_positive_float("precision", precision)
+    scale = precision * train_size
+    return {"weight_regularizer": length_scale**2 / scale, "dropout_regularizer": 2.0 / scale}
 
 
 def _logit(probability):
     return math.log(probability) - math.log1p(-probability)
 
 
-class _ConcreteDropout(StochasticLayer, keras.layers.Wrapper):
+class _ConcreteDropout(KLTerm, StochasticLayer, keras.layers.Wrapper):
     """Concrete dropout of the input of ``layer``; subclasses choose the mask shape (``_noise_shape``)."""
 
     def __init__(
@@ -65,6 +91,7 @@ class _ConcreteDropout(StochasticLayer, keras.layers.Wrapper):
             initializer=keras.initializers.RandomUniform(_logit(self.init_min), _logit(self.init_max), seed=self.seed),
             autocast=False,
         )
+        self.build_kl_factor()
         if not self.kernels():
             raise ValueError(
                 f"{type(self).__name__} regularises the weights of the layer it wraps, but "
@@ -115,7 +142,7 @@ class _ConcreteDropout(StochasticLayer, keras.layers.Wrapper):
 
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
-        self.add_loss(self.regularization(inputs))
+        self.add_kl_loss(self.regularization(inputs))
         if self.is_stochastic(training):
             scale = (1.0 - self.relaxed_mask(inputs)) / ops.sigmoid(-self._p_logit())
             inputs = inputs * ops.cast(scale, inputs.dtype)
@@ -148,9 +175,12 @@ class ConcreteDropout(_ConcreteDropout):
     ``(1 - z) / (1 - rate)`` with the Concrete relaxation ``z = sigmoid((logit(rate) + log u - log(1 - u)) / t)``
     of a Bernoulli(rate) drop, so the rate ``sigmoid(p_logit)`` is learned by gradient descent. The wrapper adds
     ``weight_regularizer · ‖W‖² / (1 - rate) + dropout_regularizer · K · (rate log rate + (1 - rate) log(1 - rate))``
-    to the losses, ``W`` the wrapped layer's kernel and ``K`` the number of input units. Gal et al. choose
-    ``weight_regularizer = l² / N`` and ``dropout_regularizer = 2 / N`` (``l`` the prior length scale, ``N`` the
-    number of training samples). At test time the wrapped layer is applied to ``x`` unchanged.
+    to the losses, ``W`` the wrapped layer's kernel and ``K`` the number of input units. This is the KL term of
+    the ELBO when ``weight_regularizer = l² / (τ N)`` and ``dropout_regularizer = 2 / (τ N)`` (Gal et al. 2017,
+    §3: ``l`` the prior length scale, ``τ`` the model precision, 1 for classification, ``N`` the number of
+    training samples); `kerasdrop.concrete_regularizers` computes both. The defaults (1e-6 and 1e-5) are those of
+    the authors' Keras code, not a value for your data. `kerasdrop.callbacks.KLWarmup` can warm the term up. At
+    test time the wrapped layer is applied to ``x`` unchanged.
 
     Args:
         layer: a Keras layer with a trainable weight named ``kernel``.

@@ -20,6 +20,7 @@ from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_choice, check_float, check_non_negative_float, check_positive_int
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
 from kerasdrop.layers._kernel_ops import ConvKernelOps, DenseKernelOps
+from kerasdrop.layers._kl_term import KLTerm
 
 GRANULARITIES = ("unit", "weight", "layer")
 
@@ -104,7 +105,7 @@ class _Float32Parameters:
         keras.layers.Layer.load_own_variables(self, store)
 
 
-class _LocalReparameterization(_Float32Parameters, StochasticLayer):
+class _LocalReparameterization(KLTerm, _Float32Parameters, StochasticLayer):
     """Gaussian weight noise ``w ~ N(θ, σ²)`` sampled through the pre-activations, with a KL penalty.
 
     Subclasses give ``kl_divergence()``, ``_weight_variance()`` (σ² of every kernel entry, float32) and
@@ -121,7 +122,7 @@ class _LocalReparameterization(_Float32Parameters, StochasticLayer):
     def call(self, inputs, training=False):
         check_float_inputs(self, inputs)
         if self.kl_weight > 0:
-            self.add_loss(self.kl_weight * self.kl_divergence())
+            self.add_kl_loss(self.kl_weight * self.kl_divergence())
         dtype = self.compute_dtype
         bias = None if self.bias is None else ops.cast(self.bias, dtype)
         if not self.is_stochastic(training):
@@ -163,7 +164,8 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
         inputs: float tensor of shape ``(batch, ..., in)``.
         training: Python bool, whether to sample the noise (always sampled with ``mc=True``).
 
-    Weights: ``kernel`` (θ), ``bias``, ``log_alpha``.
+    Weights: ``kernel`` (θ), ``bias``, ``log_alpha`` and ``kl_factor`` (non-trainable, 1 unless
+    `kerasdrop.callbacks.KLWarmup` is warming the KL term up).
 
     Reference:
         - [Kingma, Salimans & Welling, 2015](https://arxiv.org/abs/1506.02557)
@@ -207,6 +209,7 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
         self.log_alpha = self.add_weight(
             name="log_alpha", shape=shape, initializer=keras.initializers.Constant(initial)
         )
+        self.build_kl_factor()
 
     def effective_log_alpha(self):
         """The log alpha the layer uses: ``log_alpha`` capped at ``log(max_rate / (1 - max_rate))``, float32."""
@@ -252,6 +255,7 @@ class _SparseVariational(_LocalReparameterization):
         self.log_sigma2 = self.add_weight(
             name="log_sigma2", shape=tuple(self.kernel.shape), initializer=keras.initializers.Constant(-10.0)
         )
+        self.build_kl_factor()
 
     def effective_log_alpha(self):
         """``clip(log σ² - log θ², -8, 8)`` per weight, float32."""
@@ -294,9 +298,12 @@ _SPARSE_DOC = """
     reparameterization trick, ``N(x θ + b, (x ∘ x) σ²)`` (the paper's additive parameterization: ``σ²`` is not
     clipped, ``log α`` only enters the KL and the pruning), and adds ``kl_weight · Σ_weights KL(α)`` with
     Molchanov's approximation (see `kl_molchanov`) to the losses; use ``kl_weight = 1 / (number of training
-    samples)`` for the per-sample ELBO. Weights whose ``log α`` grows past ``threshold`` carry only noise: at test
-    time they are exactly zero. ``sparsity()`` gives the fraction pruned, ``weight_mask()`` the boolean keep-mask and
-    ``pruned_kernel()`` the test-time kernel (what `kerasdrop.compression.sparsify` copies into a plain layer).
+    samples)`` for the per-sample ELBO. Trained from random weights with that weight, warm the term up with
+    `kerasdrop.callbacks.KLWarmup` over the first half of training (``KLWarmup(100)`` in 200 epochs): without it
+    the KL term prunes the weights before they learn anything. Weights whose ``log α`` grows past ``threshold``
+    carry only noise: at test time they are exactly zero. ``sparsity()`` gives the fraction pruned,
+    ``weight_mask()`` the boolean keep-mask and ``pruned_kernel()`` the test-time kernel (what
+    `kerasdrop.compression.sparsify` copies into a plain layer).
 """
 
 
@@ -319,7 +326,8 @@ class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.De
         inputs: float tensor of shape ``(batch, ..., in)``.
         training: Python bool, whether to sample the noise (always sampled with ``mc=True``).
 
-    Weights: ``kernel`` (θ), ``bias``, ``log_sigma2``.
+    Weights: ``kernel`` (θ), ``bias``, ``log_sigma2`` and ``kl_factor`` (non-trainable, 1 unless
+    `kerasdrop.callbacks.KLWarmup` is warming the KL term up).
 
     Reference:
         - [Molchanov, Ashukha & Vetrov, 2017](https://arxiv.org/abs/1701.05369)
@@ -356,7 +364,8 @@ class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Co
         inputs: float tensor of shape ``(batch, rows, cols, channels)`` (or channels first).
         training: Python bool, whether to sample the noise (always sampled with ``mc=True``).
 
-    Weights: ``kernel`` (θ), ``bias``, ``log_sigma2``.
+    Weights: ``kernel`` (θ), ``bias``, ``log_sigma2`` and ``kl_factor`` (non-trainable, 1 unless
+    `kerasdrop.callbacks.KLWarmup` is warming the KL term up).
 
     Reference:
         - [Molchanov, Ashukha & Vetrov, 2017](https://arxiv.org/abs/1701.05369)

@@ -181,7 +181,7 @@ def test_noise_is_shared_over_the_positions_of_a_feature_map(data_format):
     theta = np.moveaxis(theta, -1 if data_format == "channels_last" else 1, 1).reshape(6, 3, -1)
     np.testing.assert_array_equal(theta, np.broadcast_to(theta[:, :, :1], theta.shape))
     assert len(np.unique(theta[:, :, 0])) == 18  # every (sample, channel) has its own draw
-    assert [tuple(w.shape) for w in layer.weights] == [(3,), (3,)]
+    assert [tuple(w.shape) for w in layer.weights] == [(3,), (3,), ()]
 
 
 # ---------------------------------------------------------------- test time
@@ -322,7 +322,7 @@ def test_keras_file_round_trip_keeps_weights_and_outputs(tmp_path):
     for name in ("sbp_conv", "sbp_dense"):
         layer = reloaded.get_layer(name)
         assert type(layer) is kerasdrop.StructuredBayesianPruning
-        assert [w.path.split("/")[-1] for w in layer.weights] == ["mu", "log_sigma"]
+        assert [w.path.split("/")[-1] for w in layer.weights] == ["mu", "log_sigma", "kl_factor"]
         for ours, theirs in zip(layer.get_weights(), model.get_layer(name).get_weights(), strict=True):
             np.testing.assert_array_equal(ours, theirs)
     x = np.random.default_rng(0).normal(size=(3, 6, 6, 2)).astype("float32")

@@ -113,6 +113,23 @@ def test_regulariser_follows_the_formula(cls, input_shape, units):
     np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
 
 
+def test_regularisers_of_the_elbo_for_n_samples():
+    """``l² / (τ N)`` and ``2 / (τ N)``; the layer takes them as its arguments and keeps them in its config."""
+    assert kerasdrop.concrete_regularizers(1000) == {"weight_regularizer": 1e-8 / 1000, "dropout_regularizer": 2e-3}
+    regularizers = kerasdrop.concrete_regularizers(500, length_scale=0.5, precision=4.0)
+    assert regularizers == {"weight_regularizer": 0.25 / 2000, "dropout_regularizer": 2 / 2000}
+    config = kerasdrop.ConcreteDropout(keras.layers.Dense(2), **regularizers).get_config()
+    assert {key: config[key] for key in regularizers} == regularizers
+    for kwargs, name in [
+        ({"train_size": 0}, "train_size"),
+        ({"train_size": 10.5}, "train_size"),
+        ({"train_size": 10, "length_scale": 0.0}, "length_scale"),
+        ({"train_size": 10, "precision": -1.0}, "precision"),
+    ]:
+        with pytest.raises((TypeError, ValueError), match=name):
+            kerasdrop.concrete_regularizers(**kwargs)
+
+
 def test_regulariser_counts_the_kernels_of_a_wrapped_model():
     inner = keras.Sequential([keras.layers.Dense(5), keras.layers.Dense(2)])
     layer = kerasdrop.ConcreteDropout(inner, weight_regularizer=1.0, dropout_regularizer=0.0)
@@ -211,6 +228,7 @@ def test_wrapper_exposes_its_weights():
     assert sorted(w.name for w in layer.trainable_weights) == ["bias", "kernel", "p_logit"]
     assert layer.p_logit.name == "p_logit" and tuple(layer.p_logit.shape) == ()
     assert [w.name for w in layer.layer.weights] == ["kernel", "bias"]
+    assert [w.name for w in layer.non_trainable_weights] == ["kl_factor"]
 
 
 # ---------------------------------------------------------------- Monte Carlo mode

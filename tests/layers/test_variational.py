@@ -67,7 +67,7 @@ def exact_kl(log_alpha):
 def test_variational_dense_weights(granularity, shape):
     layer = kerasdrop.VariationalDense(5, granularity=granularity, initial_rate=0.3)
     layer.build((None, 6))
-    assert [w.name for w in layer.weights] == ["kernel", "bias", "log_alpha"]
+    assert [w.name for w in layer.weights] == ["kernel", "bias", "log_alpha", "kl_factor"]
     assert tuple(layer.log_alpha.shape) == shape
     np.testing.assert_allclose(layer.dropout_rate(), np.full(shape, 0.3), rtol=1e-6)
 
@@ -78,7 +78,7 @@ def test_sparse_variational_weights():
     conv = kerasdrop.SparseVariationalConv2D(3, 2)
     conv.build((None, 4, 4, 2))
     for layer in (dense, conv):
-        assert [w.name for w in layer.weights] == ["kernel", "bias", "log_sigma2"]
+        assert [w.name for w in layer.weights] == ["kernel", "bias", "log_sigma2", "kl_factor"]
         assert layer.log_sigma2.shape == layer.kernel.shape
         np.testing.assert_array_equal(utils.to_numpy(layer.log_sigma2), -10.0)
 
@@ -430,7 +430,7 @@ def test_mixed_policy_keeps_learned_parameters_in_float32(name):
     for layer in (reference, mixed):
         utils.randomize_weights(layer, x.shape, seed=4)
         layer(x, training=True)
-    assert [keras.backend.standardize_dtype(w.dtype) for w in mixed.weights] == ["float32"] * 3
+    assert [keras.backend.standardize_dtype(w.dtype) for w in mixed.weights] == ["float32"] * 4
     np.testing.assert_allclose(float(mixed.losses[0]), float(reference.losses[0]), rtol=1e-6)
     if "Sparse" in name:
         np.testing.assert_array_equal(utils.to_numpy(mixed.weight_mask()), utils.to_numpy(reference.weight_mask()))
