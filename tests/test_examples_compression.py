@@ -12,6 +12,9 @@ MODELS = (
     "SparseVariationalDense (KL x0.03), sparsify",
     "SparseVariationalDense (KL x0.03), compress",
     "SparseVariationalDense (KL x1), compress",
+    "SparseVariationalDense from scratch (KL x1), sparsify",
+    "SparseVariationalDense from scratch (KL x1), compress",
+    "StructuredBayesianPruning from scratch (KL x1), compress",
 )
 
 
@@ -23,19 +26,30 @@ def test_quick_run_trains_compresses_saves_and_reports(tmp_path, capsys):
     results = load_script().main(["--quick", "--output-dir", str(tmp_path)])
     printed = capsys.readouterr().out
     names = [row["model"] for row in results["summary"]]
-    assert names == [*MODELS, "StructuredBayesianPruning, compress"]
-    assert all(name in printed for name in names) and "Goal" in printed
-    dense, sparse, compact, full_kl, sbp = results["summary"]
+    assert names == list(MODELS)
+    assert all(name in printed for name in names) and printed.count("Goal for") == 5
+    dense, sparse, compact, full_kl, scratch_plain, scratch, sbp = results["summary"]
     assert dense["params"] == dense["nonzero"] == 64 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10
     assert sparse["params"] == dense["params"] and sparse["nonzero"] < dense["params"]
     assert compact["params"] <= sparse["params"] and compact["nonzero"] <= sparse["nonzero"]
-    assert full_kl["nonzero"] < dense["params"] and sbp["params"] <= dense["params"]
+    assert full_kl["nonzero"] < dense["params"] and max(scratch["nonzero"], scratch_plain["nonzero"]) < dense["params"]
+    assert sbp["params"] <= dense["params"] and sbp["fewer_params"] == dense["params"] / sbp["params"]
     assert dense["accuracy"] > 0.5  # ten classes: a few epochs are far above chance
-    assert json.loads((tmp_path / "compression_digits.json").read_text())["goal_met"].keys() == set(names[1:])
+    assert json.loads((tmp_path / "compression_digits.json").read_text())["goal_met"].keys() == {
+        names[1],
+        names[2],
+        names[4],
+        names[5],
+        names[6],
+    }
     assert (tmp_path / "compression_digits.md").read_text().startswith("| model |")
     # The plain files load with no custom objects, hold no kerasdrop layer, and match the trained models.
     x = np.random.default_rng(0).uniform(size=(20, 64)).astype("float32")
-    for trained, plain in (("sparse_variational", "sparse_compact"), ("sbp", "sbp_compact")):
+    for trained, plain in (
+        ("sparse_variational", "sparse_compact"),
+        ("scratch", "scratch_compact"),
+        ("sbp", "sbp_compact"),
+    ):
         source = keras.saving.load_model(tmp_path / f"compression_digits_{trained}.keras")
         result = keras.saving.load_model(tmp_path / f"compression_digits_{plain}.keras", custom_objects={})
         assert "kerasdrop" not in json.dumps(result.get_config())
