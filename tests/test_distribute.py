@@ -96,14 +96,5 @@ def test_mc_samples_are_split_across_replicas(strategy):
 @tensorflow_only
 def test_kl_warmup_sets_the_factor_of_every_replica(strategy):
     """Under a MirroredStrategy the factor is one mirrored variable: each epoch's loss follows the schedule."""
-    from kerasdrop.callbacks import KLWarmup
-
-    with strategy.scope():
-        layer = kerasdrop.SparseVariationalDense(3, kl_weight=0.01, seed=1)
-        model = keras.Sequential([keras.Input((5,)), layer])
-        model.compile(keras.optimizers.SGD(0.0), loss=lambda y, p: 0.0 * keras.ops.sum(p, axis=-1))
-    x = np.random.default_rng(0).normal(size=(32, 5)).astype("float32")
-    history = model.fit(x, np.zeros((32, 1)), batch_size=8, epochs=4, verbose=0, callbacks=[KLWarmup(2)]).history
-    term = layer.kl_weight * float(utils.to_numpy(layer.kl_divergence()))
-    np.testing.assert_allclose(history["loss"], [0.0, 0.5 * term, term, term], rtol=2e-6)
+    layer = utils.warm_up_a_frozen_sparse_layer(strategy.scope())
     assert [float(value.numpy()) for value in strategy.experimental_local_results(layer.kl_factor.value)] == [1.0, 1.0]

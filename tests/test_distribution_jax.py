@@ -99,13 +99,5 @@ def test_model_trains_under_data_parallel(data_parallel):
 
 def test_kl_warmup_factor_reaches_the_sharded_training_step(data_parallel):
     """The factor is a replicated variable of the model's state: each epoch's loss follows the schedule."""
-    from kerasdrop.callbacks import KLWarmup
-
-    layer = kerasdrop.SparseVariationalDense(3, kl_weight=0.01, seed=1)
-    model = keras.Sequential([keras.Input((5,)), layer])
-    model.compile(keras.optimizers.SGD(0.0), loss=lambda y, p: 0.0 * keras.ops.sum(p, axis=-1))
-    x = np.random.default_rng(0).normal(size=(32, 5)).astype("float32")
-    history = model.fit(x, np.zeros((32, 1)), batch_size=8, epochs=4, verbose=0, callbacks=[KLWarmup(2)]).history
-    term = layer.kl_weight * float(utils.to_numpy(layer.kl_divergence()))
-    np.testing.assert_allclose(history["loss"], [0.0, 0.5 * term, term, term], rtol=2e-6)
+    layer = utils.warm_up_a_frozen_sparse_layer()
     assert _devices_of(layer.kl_factor.value) == {0, 1}

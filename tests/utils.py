@@ -403,3 +403,21 @@ def train_noisy_digits_mlp(scope=None):
     losses = model.fit(x_train, y_train, epochs=6, batch_size=64, verbose=0).history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.6 * losses[0], losses
     return model
+
+
+def warm_up_a_frozen_sparse_layer(scope=None):
+    """Fits a one-layer `SparseVariationalDense` model, built and compiled in ``scope`` and frozen (learning rate 0,
+    a data loss of 0), for 4 epochs with ``KLWarmup(2)``; asserts that the loss `fit` reports is the schedule's
+    factor times the layer's KL term at each epoch, and returns the layer."""
+    import kerasdrop
+    from kerasdrop.callbacks import KLWarmup
+
+    with scope if scope is not None else contextlib.nullcontext():
+        layer = kerasdrop.SparseVariationalDense(3, kl_weight=0.01, seed=1)
+        model = keras.Sequential([keras.Input((5,)), layer])
+        model.compile(keras.optimizers.SGD(0.0), loss=lambda y, p: 0.0 * keras.ops.sum(p, axis=-1))
+    x = np.random.default_rng(0).normal(size=(32, 5)).astype("float32")
+    history = model.fit(x, np.zeros((32, 1)), batch_size=8, epochs=4, verbose=0, callbacks=[KLWarmup(2)]).history
+    term = layer.kl_weight * float(to_numpy(layer.kl_divergence()))
+    np.testing.assert_allclose(history["loss"], [0.0, 0.5 * term, term, term], rtol=2e-6)
+    return layer
