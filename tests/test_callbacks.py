@@ -200,7 +200,7 @@ def test_a_model_without_kl_terms_is_refused():
 
 
 def _from_scratch_accuracy(data, callbacks):
-    """Test accuracy of a sparse-variational MLP 64-300-100-10 trained 30 epochs from random weights, KL 1/N."""
+    """Test accuracy of a sparse-variational MLP 64-300-100-10 trained 20 epochs from random weights, KL 1/N."""
     (x_train, y_train), (x_test, y_test) = data
     keras.utils.set_random_seed(0)
     kl_weight = 1 / len(x_train)
@@ -213,7 +213,7 @@ def _from_scratch_accuracy(data, callbacks):
         ]
     )
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    model.fit(x_train, y_train, batch_size=32, epochs=30, verbose=0, callbacks=callbacks)
+    model.fit(x_train, y_train, batch_size=64, epochs=20, verbose=0, callbacks=callbacks)
     return float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test)), len(y_test)
 
 
@@ -224,7 +224,7 @@ def test_warm_up_saves_a_from_scratch_model_that_collapses_without_it():
 
     data = load_digits("flat")
     collapsed, n = _from_scratch_accuracy(data, [])
-    warmed, _ = _from_scratch_accuracy(data, [KLWarmup(15)])
+    warmed, _ = _from_scratch_accuracy(data, [KLWarmup(10)])
     assert collapsed < 0.5, "without a collapse this test could not tell the warm-up's effect"
     # Ten standard errors of an accuracy measured on n test images, at its widest (p = 1/2).
     assert warmed > collapsed + 10 * math.sqrt(0.25 / n)
