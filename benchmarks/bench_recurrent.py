@@ -1,7 +1,8 @@
 """Recurrent dropout speed: one training epoch of kerasdrop's recurrent layers against Keras's LSTM and GRU.
 
 Goal (CPU): `VariationalLSTM(dropout=0.25, recurrent_dropout=0.25)` at least 1.5x faster than
-`keras.layers.LSTM` with the same dropouts, and at most 1.2x the time of `keras.layers.LSTM` without dropout.
+`keras.layers.LSTM` with the same dropouts, and at most 1.2x the time of `keras.layers.LSTM` without dropout;
+`ZoneoutLSTM(cell_zoneout=0.5, hidden_zoneout=0.05)` (the paper's) at most 1.3x `keras.layers.LSTM` without dropout.
 Shapes: batch 64, 50 steps, 64 features, 128 units. Every model is timed in the same process, in alternation.
 
 Run: ``python benchmarks/bench_recurrent.py`` (``--quick`` for fewer rounds, ``--gru`` to add the GRU comparison).
@@ -66,17 +67,21 @@ def main():
         kerasdrop.VariationalLSTM,
         kerasdrop.SemeniutaLSTM,
         ("RNNDropLSTM(cell_dropout=.25)", kerasdrop.RNNDropLSTM(UNITS, cell_dropout=RATE)),
+        ("ZoneoutLSTM(cell_zoneout=.5, hidden_zoneout=.05)", kerasdrop.ZoneoutLSTM(UNITS, 0.5, 0.05)),
     )
     ratios = compare(
         f"One training epoch ({BATCHES_PER_EPOCH} batches of {BATCH} x {STEPS} steps x {FEATURES} features, "
         f"{UNITS} units), time relative to keras LSTM without dropout",
         lstm,
-        goal="VariationalLSTM <= 1.2x keras LSTM without dropout, and >= 1.5x faster than keras LSTM with dropout",
+        goal="VariationalLSTM <= 1.2x keras LSTM without dropout, and >= 1.5x faster than keras LSTM with dropout; "
+        "ZoneoutLSTM <= 1.3x keras LSTM without dropout",
     )
     ours = ratios["VariationalLSTM(dropout=.25, recurrent_dropout=.25)"]
     speedup = ratios["keras LSTM(dropout=.25, recurrent_dropout=.25)"] / ours
     print(f"  VariationalLSTM: {ours:.2f}x keras LSTM without dropout (goal <= 1.2), ", end="")
     print(f"{speedup:.2f}x faster than keras LSTM with the same dropouts (goal >= 1.5)")
+    zoneout = ratios["ZoneoutLSTM(cell_zoneout=.5, hidden_zoneout=.05)"]
+    print(f"  ZoneoutLSTM: {zoneout:.2f}x keras LSTM without dropout (goal <= 1.3)")
     if args.gru:
         compare("GRU, same shapes", family(keras.layers.GRU, kerasdrop.VariationalGRU, kerasdrop.SemeniutaGRU))
 

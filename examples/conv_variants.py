@@ -8,7 +8,9 @@ Every model is a functional `keras.Model`:
 and each variant fills one bracketed slot with a kerasdrop layer (the others keep the plain Keras layer, or nothing):
 Cutout on the input; SpatialDropout2D, DropBlock2D or MaxDrop2D on the first feature maps; MaxPoolingDropout2D or
 AvgPoolingDropout2D instead of max pooling; DropConnectConv2D, SparseVariationalConv2D or ConcreteSpatialDropout2D
-(around `Conv2D`) as the second convolution.
+(around `Conv2D`) as the second convolution. Two residual CNNs (three blocks of two 3x3 convolutions of 16 filters
+after the first convolution) compare stochastic depth, a `DropPath` at the end of each block with the rates of
+`kerasdrop.drop_path_rates(3, 0.2)`, with the same network without it.
 
     python examples/conv_variants.py                      # scikit-learn's digits, offline, about a minute
     python examples/conv_variants.py --dataset cifar10    # CIFAR-10 through keras.datasets (downloaded once)
@@ -29,6 +31,7 @@ import kerasdrop  # noqa: E402
 
 FILTERS = (16, 32)
 RATE = 0.2
+RESIDUAL_BLOCKS = 3
 
 
 def plain_pool(seed):
@@ -50,6 +53,25 @@ def cnn(input_noise=None, feature_noise=None, pool=plain_pool, conv=plain_conv):
             x = feature_noise(task.seed + 1)(x)
         x = pool(task.seed + 2)(x)
         x = conv(task.seed + 3, task)(x)
+        outputs = keras.layers.Dense(task.classes, activation="softmax")(keras.layers.Flatten()(x))
+        return keras.Model(inputs, outputs)
+
+    return build
+
+
+def residual_cnn(max_rate):
+    """A builder of the residual CNN above; ``max_rate`` 0 leaves DropPath out."""
+
+    def build(task):
+        inputs = keras.Input(task.input_shape)
+        x = keras.layers.Conv2D(FILTERS[0], 3, padding="same", activation="relu")(inputs)
+        for index, rate in enumerate(kerasdrop.drop_path_rates(RESIDUAL_BLOCKS, max_rate)):
+            branch = keras.layers.Conv2D(FILTERS[0], 3, padding="same", activation="relu")(x)
+            branch = keras.layers.Conv2D(FILTERS[0], 3, padding="same")(branch)
+            if rate > 0:
+                branch = kerasdrop.DropPath(rate, seed=task.seed + index)(branch)
+            x = keras.layers.Activation("relu")(keras.layers.Add()([x, branch]))
+        x = keras.layers.MaxPooling2D(2)(x)
         outputs = keras.layers.Dense(task.classes, activation="softmax")(keras.layers.Flatten()(x))
         return keras.Model(inputs, outputs)
 

@@ -11,9 +11,10 @@ For each model below, briefly trained on scikit-learn's digits, it writes:
 
 tests/test_saved_models.py loads every file with plain `keras.saving.load_model` and checks all of this, so that a
 change to kerasdrop that breaks files users have already saved is caught. Regenerate (and commit the result) only
-when a change of the saved format or of a test-time formula is intended:
+when a change of the saved format or of a test-time formula is intended, or make only new models:
 
     python examples/make_saved_models.py                     # about a minute on 2 CPU cores
+    python examples/make_saved_models.py --only zoneout_rnn  # one model; the others stay as they are
 """
 
 import argparse
@@ -165,6 +166,36 @@ def recurrent_rnn(train_size):
     return keras.Model(inputs, outputs, name="recurrent_rnn")
 
 
+def residual_cnn(train_size):
+    """Stochastic depth: three residual blocks ending in DropPath at the rates of `drop_path_rates(3, 0.2)`, and a
+    fourth with the paper's weight scaling (``keep · x`` at test time)."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    blocks = [(rate, "inverted") for rate in kerasdrop.drop_path_rates(3, 0.2)] + [(0.2, "weight_scaling")]
+    for index, (rate, scaling) in enumerate(blocks):
+        branch = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        branch = keras.layers.Conv2D(8, 3, padding="same")(branch)
+        branch = kerasdrop.DropPath(rate, scaling=scaling, seed=SEED + index, name=f"drop_path_{index}")(branch)
+        x = keras.layers.ReLU()(keras.layers.Add()([x, branch]))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, outputs, name="residual_cnn")
+
+
+def zoneout_rnn(train_size):
+    """The zoneout layers side by side on 8-step sequences, and a zoneout cell inside `keras.layers.RNN`."""
+    inputs = keras.Input((8, 8))
+    units = 12
+    branches = [
+        kerasdrop.ZoneoutLSTM(units, cell_zoneout=0.5, hidden_zoneout=0.05, seed=SEED)(inputs),
+        kerasdrop.ZoneoutGRU(units, zoneout=0.1, dropout=0.1, seed=SEED + 1)(inputs),
+        kerasdrop.ZoneoutGRU(units, zoneout=0.2, reset_after=False, seed=SEED + 2)(inputs),
+        keras.layers.RNN(kerasdrop.ZoneoutLSTMCell(units, cell_zoneout=0.2, hidden_zoneout=0.1, seed=SEED + 3))(inputs),
+        keras.layers.RNN(kerasdrop.ZoneoutGRUCell(units, zoneout=0.15, seed=SEED + 4))(inputs),
+    ]
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Concatenate()(branches))
+    return keras.Model(inputs, outputs, name="zoneout_rnn")
+
+
 def mc_mlp(train_size):
     """Dropout in Monte Carlo mode: the saved model samples on every prediction."""
     return keras.Sequential(
@@ -211,6 +242,8 @@ SPECS = [
         attributes=(("concrete_spatial_dropout2d", "rate"), ("sparse_conv", "sparsity"), ("sbp_conv", "sparsity")),
     ),
     Spec("recurrent_rnn", "recurrent", "sequence", recurrent_rnn, epochs=8),
+    Spec("residual_cnn", "stochastic depth", "image", residual_cnn),
+    Spec("zoneout_rnn", "recurrent (zoneout)", "sequence", zoneout_rnn, epochs=8),
     Spec("mc_mlp", "Monte Carlo mode", "flat", mc_mlp),
 ]
 
@@ -349,6 +382,12 @@ def main(argv=None, print_fn=print):
     parser.add_argument(
         "--mc-only", action="store_true", help="only recompute the Monte Carlo statistics of the models there"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=[spec.name for spec in SPECS if spec.derive is None],
+        help="make only these models (after adding one, say); the others stay as they are",
+    )
     args = parser.parse_args(argv)
     if args.mc_only:
         return refresh_mc_statistics(args.output_dir, print_fn)
@@ -356,6 +395,10 @@ def main(argv=None, print_fn=print):
     data = _common.in_layouts(_common.load_images("digits", seed=SEED), [spec.layout for spec in SPECS])
     models, outputs = {}, {}
     for spec in SPECS:
+        if args.only and spec.name not in args.only:
+            with np.load(os.path.join(args.output_dir, f"{spec.name}.npz")) as stored:
+                outputs[spec.name] = dict(stored)
+            continue
         outputs[spec.name] = make(spec, models, data, args.output_dir, print_fn)
     write_readme(args.output_dir, SPECS, outputs)
     return outputs

@@ -5,8 +5,10 @@ Each image is a sequence, one row of pixels a time step (8 steps of 8 pixels for
 Keras's `LSTM` without dropout as the baseline, then each kerasdrop layer (drop-in replacements of `keras.layers.LSTM`
 and `GRU` with the same weights): VariationalLSTM and VariationalGRU (Gal & Ghahramani: per-sequence masks on the
 inputs and the state), RNNDropLSTM (Moon et al.: per-sequence mask on the memory cell), SemeniutaLSTM and
-SemeniutaGRU (Semeniuta et al.: dropout of the candidate update only), and a stack of a `VariationalLSTMCell` inside
-`keras.layers.RNN` under a `SemeniutaGRU` (a functional model).
+SemeniutaGRU (Semeniuta et al.: dropout of the candidate update only), ZoneoutLSTM and ZoneoutGRU (Krueger et al.:
+state units keep their previous values at random; the LSTM with the paper's 0.5 on the memory and 0.05 on the
+output), and a stack of a `VariationalLSTMCell` inside `keras.layers.RNN` under a `SemeniutaGRU` (a functional
+model).
 
     python examples/recurrent_variants.py                    # scikit-learn's digits, offline, a few minutes
     python examples/recurrent_variants.py --dataset mnist    # MNIST rows through keras.datasets
@@ -74,6 +76,11 @@ VARIANTS = [
     sequence_variant(
         "SemeniutaGRU 0.25", rnn(lambda seed: kerasdrop.SemeniutaGRU(UNITS, recurrent_dropout=RATE, seed=seed))
     ),
+    sequence_variant(
+        "ZoneoutLSTM 0.5/0.05",
+        rnn(lambda seed: kerasdrop.ZoneoutLSTM(UNITS, cell_zoneout=0.5, hidden_zoneout=0.05, seed=seed)),
+    ),
+    sequence_variant("ZoneoutGRU 0.1", rnn(lambda seed: kerasdrop.ZoneoutGRU(UNITS, zoneout=0.1, seed=seed))),
     sequence_variant("RNN(VariationalLSTMCell) + SemeniutaGRU", stacked),
 ]
 

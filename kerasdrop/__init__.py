@@ -3,6 +3,7 @@
 from kerasdrop import callbacks, compression, datasets, layers, metrics, plot, tflite
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
 from kerasdrop.layers.concrete import concrete_regularizers
+from kerasdrop.layers.dropout import drop_path_rates
 from kerasdrop.mc import set_mc
 from kerasdrop.tflite import export_tflite
 from kerasdrop.uncertainty import MCDropout, MCDropoutResult
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     *layers.__all__,
     "concrete_regularizers",
+    "drop_path_rates",
     "MCDropout",
     "MCDropoutResult",
     "set_mc",

@@ -24,7 +24,17 @@ SUPPORTED = (
     "MultiHeadAttention(dropout=...) and RNN layers with dropout or recurrent_dropout"
 )
 # Attributes that hold a noise strength (0: no noise) in Keras's and kerasdrop's noise layers and their RNN cells.
-_STRENGTHS = ("rate", "dropout", "recurrent_dropout", "cell_dropout", "mean_rate", "stddev")
+_STRENGTHS = (
+    "rate",
+    "dropout",
+    "recurrent_dropout",
+    "cell_dropout",
+    "mean_rate",
+    "stddev",
+    "zoneout",
+    "cell_zoneout",
+    "hidden_zoneout",
+)
 
 
 def _cells(rnn):

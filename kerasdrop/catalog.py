@@ -41,6 +41,13 @@ VARIANTS = (
         "https://arxiv.org/abs/1411.4280",
     ),
     Variant(
+        ("DropPath", "StochasticDepth"),
+        "standard",
+        "stochastic depth: drops a residual branch's output per sample",
+        "Huang et al. 2016",
+        "https://arxiv.org/abs/1603.09382",
+    ),
+    Variant(
         ("DropConnectDense", "DropConnectConv2D"),
         "weight noise",
         "drops weights instead of units",
@@ -137,6 +144,13 @@ VARIANTS = (
         "dropout on the candidate update only",
         "Semeniuta, Severyn & Barth 2016",
         "https://arxiv.org/abs/1603.05118",
+    ),
+    Variant(
+        ("ZoneoutLSTM", "ZoneoutLSTMCell", "ZoneoutGRU", "ZoneoutGRUCell"),
+        "recurrent",
+        "state units keep their previous values at random",
+        "Krueger et al. 2017",
+        "https://arxiv.org/abs/1606.01305",
     ),
     Variant(
         ("StructuredBayesianPruning",),

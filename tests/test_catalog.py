@@ -32,7 +32,8 @@ def test_every_public_layer_is_in_the_cross_layer_checks():
     public_layers = {
         name
         for name in kerasdrop.layers.__all__
-        if not name.endswith("Cell")  # cells run inside their layers
+        # Cells run inside their layers; an alias (StochasticDepth) is the class of its own name's case.
+        if not name.endswith("Cell") and getattr(kerasdrop, name).__name__ == name
     }
     covered = {case.id.split("-")[0] for case in CASES}
     assert covered == public_layers

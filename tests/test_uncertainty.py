@@ -104,6 +104,21 @@ def test_noise_shared_across_the_batch_gives_independent_samples(layer, one_mask
         np.testing.assert_array_equal(result.samples[:, 0], result.samples[:, 2])
 
 
+def test_drop_path_draws_its_own_branch_mask_for_each_sample_of_each_input():
+    """Stochastic depth in MCDropout: every (sample, input) pair keeps or drops the branch on its own draw."""
+    inputs = keras.Input((4,))
+    branch = keras.layers.Dense(4, kernel_initializer="ones", bias_initializer="ones")(inputs)
+    model = keras.Model(inputs, keras.layers.Add()([inputs, kerasdrop.DropPath(0.5, seed=1)(branch)]))
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    samples = kerasdrop.MCDropout(model, samples=400, seed=2).predict(x, verbose=0, keep_samples=True).samples
+    dropped = np.all(np.isclose(samples, x, atol=1e-6), axis=-1)
+    kept = np.all(np.isclose(samples, x + 2.0 * (x.sum(axis=1, keepdims=True) + 1.0), rtol=1e-5, atol=1e-5), axis=-1)
+    assert np.all(dropped != kept), "every sample is the block with or without its branch"
+    utils.assert_binomial_count(int(dropped.sum()), dropped.size, 0.5)
+    # One mask per batch would drop all six inputs together in every sample; independent draws agree in 2 / 2^6.
+    utils.assert_binomial_count(int(np.all(dropped == dropped[:, :1], axis=1).sum()), 400, 2 / 64)
+
+
 # ---------------------------------------------------------------- agreement with independent calls
 
 

@@ -4,21 +4,33 @@ from kerasdrop.layers.bayesian_pruning import StructuredBayesianPruning
 from kerasdrop.layers.concrete import ConcreteDropout, ConcreteSpatialDropout2D
 from kerasdrop.layers.dropout import (
     Dropout,
+    DropPath,
     GaussianDropout,
     SpatialDropout1D,
     SpatialDropout2D,
     SpatialDropout3D,
+    StochasticDepth,
     StochasticDropout,
 )
 from kerasdrop.layers.image import Cutout, DropBlock2D
 from kerasdrop.layers.pooling import AvgPoolingDropout2D, MaxDrop2D, MaxPoolingDropout2D
-from kerasdrop.layers.recurrent import RNNDropLSTM, SemeniutaGRU, SemeniutaLSTM, VariationalGRU, VariationalLSTM
+from kerasdrop.layers.recurrent import (
+    RNNDropLSTM,
+    SemeniutaGRU,
+    SemeniutaLSTM,
+    VariationalGRU,
+    VariationalLSTM,
+    ZoneoutGRU,
+    ZoneoutLSTM,
+)
 from kerasdrop.layers.recurrent_cells import (
     RNNDropLSTMCell,
     SemeniutaGRUCell,
     SemeniutaLSTMCell,
     VariationalGRUCell,
     VariationalLSTMCell,
+    ZoneoutGRUCell,
+    ZoneoutLSTMCell,
 )
 from kerasdrop.layers.variational import SparseVariationalConv2D, SparseVariationalDense, VariationalDense
 from kerasdrop.layers.weight_noise import DropConnectConv2D, DropConnectDense, FastDropoutDense, StandoutDense
@@ -31,6 +43,8 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StochasticDropout",
+    "DropPath",
+    "StochasticDepth",
     "AvgPoolingDropout2D",
     "Cutout",
     "DropBlock2D",
@@ -46,6 +60,10 @@ __all__ = [
     "SemeniutaLSTMCell",
     "SemeniutaGRU",
     "SemeniutaGRUCell",
+    "ZoneoutLSTM",
+    "ZoneoutLSTMCell",
+    "ZoneoutGRU",
+    "ZoneoutGRUCell",
     "DropConnectDense",
     "DropConnectConv2D",
     "StandoutDense",

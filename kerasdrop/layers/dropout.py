@@ -1,11 +1,18 @@
-"""The standard family: Bernoulli, Gaussian, stochastic-rate and spatial dropout for any tensor."""
+"""The standard family: Bernoulli, Gaussian, stochastic-rate and spatial dropout for any tensor, and stochastic
+depth (dropout of a residual branch per sample)."""
 
 import keras
 from keras import ops
 
 from kerasdrop import _random, _sampling_context
 from kerasdrop import ops as kd_ops
-from kerasdrop._validation import check_data_format, check_noise_shape, check_non_negative_float, check_rate
+from kerasdrop._validation import (
+    check_data_format,
+    check_noise_shape,
+    check_non_negative_float,
+    check_positive_int,
+    check_rate,
+)
 from kerasdrop.layers._base import ElementwiseDropout, RateDropout, register
 
 
@@ -282,3 +289,68 @@ class SpatialDropout3D(_SpatialDropout):
     """
 
     spatial_rank = 3
+
+
+@register
+class DropPath(_TorchGeneratorDraws, RateDropout):
+    """Stochastic depth (Huang et al. 2016): drops the whole output of a residual branch for some samples.
+
+    Put it at the end of a residual branch, ``x + DropPath(rate)(branch(x))``: while training, the branch output of
+    each sample is dropped with probability ``rate`` (one Bernoulli draw per sample, shared by every other axis,
+    mask shape ``(batch, 1, ..., 1)``), so that sample sees the block as the identity; kept outputs are multiplied by
+    ``1/keep`` (``scaling="inverted"``, the identity at test time) or left unscaled (``"weight_scaling"``, the
+    paper's formulation: ``keep · x`` at test time). Deeper blocks usually get higher rates: see
+    `drop_path_rates`. Also exported as ``StochasticDepth``.
+
+    Args:
+        rate: Float in [0, 1), the probability of dropping a sample's branch output.
+        seed: None or int, for reproducible masks. Without one, on PyTorch, masks come from torch's global
+            generator, as for `Dropout`.
+        scaling: ``"inverted"`` or ``"weight_scaling"``.
+        mc: bool, Monte Carlo mode: stochastic on every call (with the training formula).
+
+    Call arguments:
+        inputs: float tensor of rank >= 1, the output of a residual branch, batch first.
+        training: Python bool, whether to drop.
+
+    Input/output shape: any rank >= 1, unchanged.
+
+    Reference:
+        - [Huang et al., 2016](https://arxiv.org/abs/1603.09382)
+    """
+
+    def __init__(self, rate, seed=None, scaling="inverted", mc=False, **kwargs):
+        super().__init__(rate=rate, scaling=scaling, seed=seed, mc=mc, **kwargs)
+
+    def check_input_shape(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError(
+                f"Layer {self.name!r} (DropPath) expects inputs of rank >= 1 with the batch first. "
+                f"Received inputs of shape {tuple(input_shape)}"
+            )
+
+    def _noise_shape(self, inputs):
+        return (ops.shape(inputs)[0], *([1] * (len(inputs.shape) - 1)))
+
+
+StochasticDepth = DropPath
+
+
+def drop_path_rates(depth, max_rate):
+    """The linear stochastic-depth schedule of Huang et al. 2016: ``max_rate · i / (depth - 1)`` for block ``i``.
+
+    The first of ``depth`` residual blocks gets 0 and the last ``max_rate`` (one block: ``[0.0]``), for
+    ``[DropPath(rate) for rate in drop_path_rates(depth, max_rate)]``.
+
+    Args:
+        depth: positive int, the number of residual blocks.
+        max_rate: float in [0, 1), the rate of the last block.
+
+    Returns:
+        A list of ``depth`` Python floats.
+    """
+    depth = check_positive_int("depth", depth)
+    max_rate = check_rate("max_rate", max_rate)
+    if depth == 1:
+        return [0.0]
+    return [max_rate * index / (depth - 1) for index in range(depth)]

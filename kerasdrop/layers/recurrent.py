@@ -28,6 +28,8 @@ from kerasdrop.layers.recurrent_cells import (
     SemeniutaLSTMCell,
     VariationalGRUCell,
     VariationalLSTMCell,
+    ZoneoutGRUCell,
+    ZoneoutLSTMCell,
 )
 
 # Keyword arguments that belong to the RNN layer rather than to its cell.
@@ -311,3 +313,61 @@ class SemeniutaGRU(_SemeniutaArguments, _DropoutRNN):
     """
 
     cell_class = SemeniutaGRUCell
+
+
+@register
+@_document
+@_delegate(*_KERAS_ATTRIBUTES, "cell_zoneout", "hidden_zoneout", "unit_forget_bias")
+class ZoneoutLSTM(_DropoutRNN):
+    """LSTM with zoneout (Krueger et al. 2017): units of ``c`` and ``h`` keep their previous values at random.
+
+    At every step each unit of the memory keeps its previous value with probability ``cell_zoneout``, each unit of
+    the output with probability ``hidden_zoneout`` (see `ZoneoutLSTMCell`); at test time the expectation
+    ``z · s_{t-1} + (1 - z) · s̃_t``. Exactly `keras.layers.LSTM` with both zoneouts 0.
+
+    Args:
+        units: Positive int, dimensionality of the output.
+        cell_zoneout: Float in [0, 1), probability that a unit of the memory ``c`` keeps its value at a step.
+        hidden_zoneout: Float in [0, 1), probability that a unit of the output ``h`` keeps its value at a step.
+        dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs.
+        {common}
+    Reference:
+        - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
+    """
+
+    cell_class = ZoneoutLSTMCell
+
+    def __init__(self, units, cell_zoneout=0.0, hidden_zoneout=0.0, dropout=0.0, seed=None, mc=False, **kwargs):
+        super().__init__(
+            units,
+            cell_zoneout=cell_zoneout,
+            hidden_zoneout=hidden_zoneout,
+            dropout=dropout,
+            seed=seed,
+            mc=mc,
+            **kwargs,
+        )
+
+
+@register
+@_document
+@_delegate(*_KERAS_ATTRIBUTES, "zoneout", "reset_after")
+class ZoneoutGRU(_DropoutRNN):
+    """GRU with zoneout (Krueger et al. 2017): units of the state keep their previous values at random.
+
+    At every step each unit keeps its previous value with probability ``zoneout`` (see `ZoneoutGRUCell`); at test
+    time ``h_t = zoneout · h_{t-1} + (1 - zoneout) · h̃_t``. Exactly `keras.layers.GRU` with ``zoneout=0``.
+
+    Args:
+        units: Positive int, dimensionality of the output.
+        zoneout: Float in [0, 1), probability that a unit of the state keeps its value at a step.
+        dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs.
+        {common}
+    Reference:
+        - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
+    """
+
+    cell_class = ZoneoutGRUCell
+
+    def __init__(self, units, zoneout=0.0, dropout=0.0, seed=None, mc=False, **kwargs):
+        super().__init__(units, zoneout=zoneout, dropout=dropout, seed=seed, mc=mc, **kwargs)

@@ -1,4 +1,5 @@
-"""Recurrent dropout cells: Gal & Ghahramani's variational LSTM/GRU, Moon's RNNDrop, Semeniuta's LSTM/GRU.
+"""Recurrent dropout cells: Gal & Ghahramani's variational LSTM/GRU, Moon's RNNDrop, Semeniuta's LSTM/GRU, and
+Krueger's zoneout LSTM/GRU.
 
 The cells are ``keras.layers.LSTMCell``/``GRUCell`` (same weights: names, shapes, gate order i, f, c, o and z, r, h,
 both GRU layouts ``reset_after=True``/``False``) whose step applies the masks of each paper; they work in
@@ -19,7 +20,7 @@ A step is split in two: ``_plan`` (weights cut into gate blocks, masks) is what 
 import keras
 from keras import ops
 
-from kerasdrop import _compat
+from kerasdrop import _compat, _random
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_bool, check_positive_int, check_rate
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
@@ -405,3 +406,109 @@ class SemeniutaGRUCell(_SemeniutaMixin, _GRUCell):
 
     def _candidate(self, candidate, recurrent_masks, noise):
         return self._dropped(candidate, recurrent_masks, noise)
+
+
+class _ZoneoutMixin:
+    """Zoneout: each unit of each state keeps its previous value with its own probability at every step.
+
+    ``zoneouts`` holds one probability per state (``[h, c]`` for the LSTM, ``[h]`` for the GRU). The step noise is
+    ``(..., states, units)`` of 0/1, 1 where the unit keeps its previous value, drawn for every step; without it
+    (test time) a state is the expectation ``z · s_{t-1} + (1 - z) · s̃_t``.
+    """
+
+    def _step_noise(self, batch_shape, dtype):
+        if not any(self.zoneouts):
+            return None
+        shape = (*batch_shape, len(self.zoneouts), self.units)
+        uniform = _random.uniform(shape, self.seed_generator, dtype="float32")
+        rates = ops.reshape(ops.convert_to_tensor(self.zoneouts, "float32"), (len(self.zoneouts), 1))
+        return ops.cast(ops.less(uniform, rates), dtype)
+
+    def _step(self, inputs, states, plan, noise):
+        _, new_states = super()._step(inputs, states, plan, None)
+        zoned = []
+        for index, (previous, new, zoneout) in enumerate(zip(states, new_states, self.zoneouts, strict=True)):
+            if zoneout == 0:
+                zoned.append(new)
+            elif noise is None:
+                zoned.append(zoneout * previous + (1.0 - zoneout) * new)
+            else:
+                zoned.append(ops.where(noise[..., index, :] > 0, previous, new))
+        return zoned[0], zoned
+
+    def get_config(self):
+        config = super().get_config()
+        del config["recurrent_dropout"]
+        return config
+
+
+@register
+class ZoneoutLSTMCell(_ZoneoutMixin, _LSTMCell):
+    """LSTM cell with zoneout (Krueger et al. 2017): units of the state keep their previous values at random.
+
+    At every step each unit of the memory keeps its previous value with probability ``cell_zoneout`` and each unit
+    of the output with probability ``hidden_zoneout``, independently:
+    ``c_t = d_c ∘ c_{t-1} + (1 - d_c) ∘ (f ∘ c_{t-1} + i ∘ g_t)``,
+    ``h_t = d_h ∘ h_{t-1} + (1 - d_h) ∘ (o ∘ tanh(f ∘ c_{t-1} + i ∘ g_t))``, with ``d ~ Bernoulli(zoneout)`` drawn
+    anew at every step. At test time the expectation: ``c_t = cell_zoneout · c_{t-1} + (1 - cell_zoneout) · c̃_t``
+    (and likewise ``h_t``). With both zoneouts 0 the cell is exactly ``keras.layers.LSTMCell``.
+
+    Args:
+        units: Positive int, dimensionality of the state.
+        cell_zoneout: Float in [0, 1), probability that a unit of ``c`` keeps its previous value at a step.
+        hidden_zoneout: Float in [0, 1), probability that a unit of ``h`` keeps its previous value at a step.
+        dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs (as in `keras.layers.LSTM`).
+        seed: None or int.
+        mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
+        **kwargs: the other arguments of `keras.layers.LSTMCell`.
+
+    Reference:
+        - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
+    """
+
+    def __init__(self, units, cell_zoneout=0.0, hidden_zoneout=0.0, dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(cell_zoneout=cell_zoneout, hidden_zoneout=hidden_zoneout, dropout=dropout)
+        super().__init__(units, dropout=rates["dropout"], seed=seed, mc=mc, **kwargs)
+        self.cell_zoneout = rates["cell_zoneout"]
+        self.hidden_zoneout = rates["hidden_zoneout"]
+
+    @property
+    def zoneouts(self):
+        return (self.hidden_zoneout, self.cell_zoneout)
+
+    def get_config(self):
+        return {**super().get_config(), "cell_zoneout": self.cell_zoneout, "hidden_zoneout": self.hidden_zoneout}
+
+
+@register
+class ZoneoutGRUCell(_ZoneoutMixin, _GRUCell):
+    """GRU cell with zoneout (Krueger et al. 2017): units of the state keep their previous values at random.
+
+    At every step each unit of the state keeps its previous value with probability ``zoneout``:
+    ``h_t = d ∘ h_{t-1} + (1 - d) ∘ h̃_t``, ``h̃_t`` the GRU's update and ``d ~ Bernoulli(zoneout)`` drawn anew at
+    every step; at test time ``h_t = zoneout · h_{t-1} + (1 - zoneout) · h̃_t``. With ``zoneout=0`` the cell is
+    exactly ``keras.layers.GRUCell`` (either layout, ``reset_after=True`` or ``False``).
+
+    Args:
+        units: Positive int, dimensionality of the state.
+        zoneout: Float in [0, 1), probability that a unit keeps its previous value at a step.
+        dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs (as in `keras.layers.GRU`).
+        seed: None or int.
+        mc: bool, Monte Carlo mode.
+        **kwargs: the other arguments of `keras.layers.GRUCell`.
+
+    Reference:
+        - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
+    """
+
+    def __init__(self, units, zoneout=0.0, dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(zoneout=zoneout, dropout=dropout)
+        super().__init__(units, dropout=rates["dropout"], seed=seed, mc=mc, **kwargs)
+        self.zoneout = rates["zoneout"]
+
+    @property
+    def zoneouts(self):
+        return (self.zoneout,)
+
+    def get_config(self):
+        return {**super().get_config(), "zoneout": self.zoneout}

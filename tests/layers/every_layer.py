@@ -46,6 +46,7 @@ CASES = (
     LayerCase("SpatialDropout1D", lambda **kw: kerasdrop.SpatialDropout1D(0.5, **kw), (2, 5, 4)),
     LayerCase("SpatialDropout2D", lambda **kw: kerasdrop.SpatialDropout2D(0.5, **kw), (2, 4, 4, 3)),
     LayerCase("SpatialDropout3D", lambda **kw: kerasdrop.SpatialDropout3D(0.5, **kw), (2, 3, 3, 3, 2)),
+    LayerCase("DropPath", lambda **kw: kerasdrop.DropPath(0.5, **kw), (4, 3, 5)),
     LayerCase("DropConnectDense", lambda **kw: kerasdrop.DropConnectDense(4, rate=0.5, **kw), (4, 6), True),
     LayerCase(
         "DropConnectDense-gaussian",
@@ -95,6 +96,13 @@ CASES = (
     LayerCase("RNNDropLSTM", lambda **kw: kerasdrop.RNNDropLSTM(4, cell_dropout=0.3, **kw), (2, 5, 3), True),
     LayerCase("SemeniutaLSTM", lambda **kw: kerasdrop.SemeniutaLSTM(4, recurrent_dropout=0.3, **kw), (2, 5, 3), True),
     LayerCase("SemeniutaGRU", lambda **kw: kerasdrop.SemeniutaGRU(4, recurrent_dropout=0.3, **kw), (2, 5, 3), True),
+    LayerCase(
+        "ZoneoutLSTM",
+        lambda **kw: kerasdrop.ZoneoutLSTM(4, cell_zoneout=0.3, hidden_zoneout=0.2, **kw),
+        (2, 5, 3),
+        True,
+    ),
+    LayerCase("ZoneoutGRU", lambda **kw: kerasdrop.ZoneoutGRU(4, zoneout=0.3, **kw), (2, 5, 3), True),
 )
 
 IDS = [case.id for case in CASES]
@@ -105,6 +113,7 @@ ANY_RANK = {
     "Dropout-weight_scaling",
     "GaussianDropout",
     "StochasticDropout",
+    "DropPath",
     "DropConnectDense",
     "DropConnectDense-gaussian",
     "StandoutDense",
@@ -124,7 +133,15 @@ CONVOLVES = {
 }
 
 # The recurrent cases (a `keras.layers.RNN` around one of our cells).
-RECURRENT = {"VariationalLSTM", "VariationalGRU", "RNNDropLSTM", "SemeniutaLSTM", "SemeniutaGRU"}
+RECURRENT = {
+    "VariationalLSTM",
+    "VariationalGRU",
+    "RNNDropLSTM",
+    "SemeniutaLSTM",
+    "SemeniutaGRU",
+    "ZoneoutLSTM",
+    "ZoneoutGRU",
+}
 
 
 def beyond_the_cases(names):

@@ -29,9 +29,22 @@ VARIANTS = {
         {"recurrent_dropout": 0.4, "dropout": 0.3, "reset_after": False},
         functools.partial(keras.layers.GRU, reset_after=False),
     ),
+    "ZoneoutLSTM": (
+        kerasdrop.ZoneoutLSTM,
+        {"cell_zoneout": 0.4, "hidden_zoneout": 0.3, "dropout": 0.3},
+        keras.layers.LSTM,
+    ),
+    "ZoneoutGRU": (kerasdrop.ZoneoutGRU, {"zoneout": 0.4, "dropout": 0.3}, keras.layers.GRU),
+    "ZoneoutGRU-reset_before": (
+        kerasdrop.ZoneoutGRU,
+        {"zoneout": 0.4, "reset_after": False},
+        functools.partial(keras.layers.GRU, reset_after=False),
+    ),
 }
+# Zoneout's test-time output is an expectation that differs from the Keras layer's (unless every zoneout is 0).
+IDENTITY_AT_TEST_TIME = [name for name in VARIANTS if not name.startswith("Zoneout")]
 LAYER_CLASSES = [kerasdrop.VariationalLSTM, kerasdrop.RNNDropLSTM, kerasdrop.SemeniutaLSTM, kerasdrop.VariationalGRU]
-LAYER_CLASSES.append(kerasdrop.SemeniutaGRU)
+LAYER_CLASSES += [kerasdrop.SemeniutaGRU, kerasdrop.ZoneoutLSTM, kerasdrop.ZoneoutGRU]
 CELL_CLASSES = [cls.cell_class for cls in LAYER_CLASSES]
 UNITS = 6
 
@@ -86,9 +99,19 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def reference(name, x, weights, seen):
-    """Training-time outputs (return_sequences) computed in NumPy from the paper's formulas and the drawn masks."""
+def _zoned(previous, new, zoneout, kept):
+    """Zoneout of one state: the previous value where ``kept`` (training), else the expectation (test time)."""
+    if kept is None:
+        return zoneout * previous + (1 - zoneout) * new
+    return np.where(kept > 0, previous, new)
+
+
+def reference(name, x, weights, seen, training=True):
+    """Outputs (return_sequences) computed in NumPy from the paper's formulas and the drawn masks: the training-time
+    outputs, or with ``training=False`` the test-time ones (no masks; zoneout's expectation)."""
     cls, rates, _ = VARIANTS[name]
+    if not training:
+        seen = {}
     kernel, recurrent_kernel, bias = weights
     gru = issubclass(cls.cell_class, keras.layers.GRUCell)
     gates = 3 if gru else 4
@@ -105,6 +128,9 @@ def reference(name, x, weights, seen):
         w = [kernel[:, k * units : (k + 1) * units] for k in range(gates)]
         u = [recurrent_kernel[:, k * units : (k + 1) * units] for k in range(gates)]
         candidate_mask = noise[:, t] if noise is not None else recurrent
+        kept = noise[:, t] if noise is not None and "Zoneout" in name else None
+        if kept is None and "Zoneout" in name and training:
+            raise AssertionError("a zoneout layer trained without drawing its step noise")
         if gru:
             reset_after = bias.ndim == 2  # Keras's two layouts: (2, 3 units) biases, or one (3 units,) bias
             b_in = (bias[0] if reset_after else bias).reshape(gates, units)
@@ -117,15 +143,22 @@ def reference(name, x, weights, seen):
                 g = np.tanh(xs[2] @ w[2] + b_in[2] + (r * hs[2]) @ u[2])
             if "Semeniuta" in name and candidate_mask is not None:
                 g = g * candidate_mask
-            h = z * h + (1 - z) * g
+            new_h = z * h + (1 - z) * g
+            h = _zoned(h, new_h, rates["zoneout"], None if kept is None else kept[:, 0]) if "Zoneout" in name else new_h
         else:
             b = bias.reshape(gates, units)
             i, f, g, o = (xs[k] @ w[k] + hs[k] @ u[k] + b[k] for k in range(gates))
             i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
             if "Semeniuta" in name and candidate_mask is not None:
                 g = g * candidate_mask
-            c = f * c + i * g
-            h = o * np.tanh(c)
+            new_c = f * c + i * g
+            new_h = o * np.tanh(new_c)
+            if "Zoneout" in name:
+                # Krueger et al.: h's update is computed from the memory's update before the memory is zoned out.
+                h = _zoned(h, new_h, rates["hidden_zoneout"], None if kept is None else kept[:, 0])
+                c = _zoned(c, new_c, rates["cell_zoneout"], None if kept is None else kept[:, 1])
+            else:
+                c, h = new_c, new_h
             if "RNNDrop" in name and recurrent is not None:
                 keep = 1 - rates["cell_dropout"]
                 c = c * recurrent[0]

@@ -14,15 +14,12 @@ import pytest
 import kerasdrop
 from tests import backend, utils
 from tests.layers import saved_on_every_backend
-from tests.layers.every_layer import CASES, IDS
+from tests.layers.every_layer import CASES, IDS, RECURRENT
 
 # Outputs of a model saved on another backend: float32 arithmetic in another order (convolution and matrix product
 # kernels, recurrent steps), a few rounding units of the largest output.
 CROSS_BACKEND_RTOL = 1e-5
 CROSS_BACKEND_ATOL = 1e-5
-
-
-RECURRENT = {"VariationalLSTM", "VariationalGRU", "RNNDropLSTM", "SemeniutaLSTM", "SemeniutaGRU"}
 
 
 def _layer(case, **kwargs):

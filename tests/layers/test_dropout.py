@@ -186,6 +186,59 @@ def test_spatial_dropout_weight_scaling():
     np.testing.assert_allclose(utils.to_numpy(layer(x)), 0.75 * x)
 
 
+# ---------------------------------------------------------------- stochastic depth
+
+
+@pytest.mark.parametrize("shape", [(4000,), (2000, 3), (1000, 3, 4), (500, 2, 3, 4), (400, 2, 2, 3, 2)])
+@pytest.mark.parametrize("scaling", ["inverted", "weight_scaling"])
+def test_drop_path_drops_whole_samples(shape, scaling):
+    """One draw per sample, constant over every other axis; the count of dropped samples is Binomial(n, rate)."""
+    rate = 0.25
+    x = np.random.default_rng(0).uniform(1.0, 2.0, size=shape).astype("float32")
+    y = utils.train_call(kerasdrop.DropPath(rate, scaling=scaling, seed=5), x).reshape(shape[0], -1)
+    ratio = y / x.reshape(shape[0], -1)
+    kept_value = 1.0 / (1.0 - rate) if scaling == "inverted" else 1.0
+    np.testing.assert_allclose(ratio, np.broadcast_to(ratio[:, :1], ratio.shape), rtol=1e-6)
+    assert np.all((ratio[:, 0] == 0) | np.isclose(ratio[:, 0], kept_value, rtol=1e-6))
+    utils.assert_binomial_count(int((ratio[:, 0] == 0).sum()), shape[0], rate)
+
+
+def test_drop_path_at_test_time_is_identity_or_keep_times_x():
+    x = np.random.default_rng(1).normal(size=(3, 4, 5)).astype("float32")
+    np.testing.assert_array_equal(utils.to_numpy(kerasdrop.DropPath(0.3)(x)), x)
+    np.testing.assert_allclose(utils.to_numpy(kerasdrop.DropPath(0.3, scaling="weight_scaling")(x)), 0.7 * x)
+    assert kerasdrop.StochasticDepth is kerasdrop.DropPath
+
+
+def test_drop_path_in_a_residual_block_gives_the_identity_for_dropped_samples():
+    inputs = keras.Input((6,))
+    branch = keras.layers.Dense(6, kernel_initializer="ones")(inputs)
+    model = keras.Model(inputs, keras.layers.Add()([inputs, kerasdrop.DropPath(0.5, seed=2)(branch)]))
+    x = np.random.default_rng(2).normal(size=(400, 6)).astype("float32")
+    y = utils.to_numpy(model(x, training=True))
+    dropped = np.all(y == x, axis=1)
+    kept = np.all(np.isclose(y, x + 2.0 * x.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-5), axis=1)
+    assert np.all(dropped | kept)
+    utils.assert_binomial_count(int(dropped.sum()), 400, 0.5)
+
+
+def test_drop_path_rates_follow_the_linear_schedule():
+    assert kerasdrop.drop_path_rates(5, 0.2) == [0.2 * i / 4 for i in range(5)]
+    assert kerasdrop.drop_path_rates(5, 0.2)[0] == 0.0 and kerasdrop.drop_path_rates(5, 0.2)[-1] == 0.2
+    assert kerasdrop.drop_path_rates(1, 0.5) == [0.0]
+    assert all(isinstance(rate, float) for rate in kerasdrop.drop_path_rates(3, 0.1))
+    for kwargs, name in [({"depth": 0, "max_rate": 0.1}, "depth"), ({"depth": 3, "max_rate": 1.0}, "max_rate")]:
+        with pytest.raises(ValueError, match=name):
+            kerasdrop.drop_path_rates(**kwargs)
+    with pytest.raises(TypeError, match="depth"):
+        kerasdrop.drop_path_rates(2.5, 0.1)
+
+
+def test_drop_path_refuses_scalars():
+    with pytest.raises(ValueError, match="rank >= 1"):
+        kerasdrop.DropPath(0.5)(np.float32(1.0), training=True)
+
+
 # ---------------------------------------------------------------- seeds, non-finite inputs
 # New noise at each call and each fit step, and the same noise from the same seed: tests/layers/test_contract.py.
 
@@ -475,6 +528,7 @@ def test_noise_shared_across_batch_flags():
     assert kerasdrop.StochasticDropout(0.5, 0.1).noise_shared_across_batch
     assert not kerasdrop.SpatialDropout2D(0.5).noise_shared_across_batch
     assert not kerasdrop.GaussianDropout(0.5).noise_shared_across_batch
+    assert not kerasdrop.DropPath(0.5).noise_shared_across_batch
 
 
 # ---------------------------------------------------------------- properties over random arguments

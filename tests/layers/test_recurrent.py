@@ -14,6 +14,7 @@ from tests import backend, utils
 from tests.layers.every_layer import beyond_the_cases
 from tests.layers.recurrent_support import (
     CELL_CLASSES,
+    IDENTITY_AT_TEST_TIME,
     LAYER_CLASSES,
     UNITS,
     VARIANTS,
@@ -41,7 +42,7 @@ def test_cell_with_zero_rates_is_the_keras_cell(cell_class):
         np.testing.assert_allclose(utils.to_numpy(ours(x, training=training)), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", IDENTITY_AT_TEST_TIME)
 def test_layer_matches_keras_at_test_time_and_weights_swap_both_ways(name):
     cls, rates, keras_class = VARIANTS[name]
     x = sequences()
@@ -59,6 +60,24 @@ def test_layer_matches_keras_at_test_time_and_weights_swap_both_ways(name):
     zero.build(x.shape)
     zero.set_weights(theirs.get_weights())
     np.testing.assert_allclose(utils.train_call(zero, x), utils.to_numpy(theirs(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ZoneoutLSTM", "ZoneoutGRU", "ZoneoutGRU-reset_before"])
+def test_zoneout_layer_with_zero_zoneout_is_the_keras_layer_and_swaps_weights(name):
+    cls, rates, keras_class = VARIANTS[name]
+    x = sequences()
+    theirs = keras_class(UNITS, return_sequences=True)
+    randomize(theirs, x.shape)
+    zero = cls(UNITS, return_sequences=True, **{key: 0.0 if "zoneout" in key else v for key, v in rates.items()})
+    zero.build(x.shape)
+    assert [w.path.split("/")[-1] for w in zero.weights] == ["kernel", "recurrent_kernel", "bias"]
+    zero.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(utils.to_numpy(zero(x)), utils.to_numpy(theirs(x)), atol=1e-5)
+    if "dropout" not in rates:
+        np.testing.assert_allclose(utils.train_call(zero, x), utils.to_numpy(theirs(x)), atol=1e-5)
+    theirs.set_weights([w * 0.5 for w in zero.get_weights()])
+    zero.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(utils.to_numpy(zero(x)), utils.to_numpy(theirs(x)), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -118,8 +137,9 @@ def test_stochastic_layer_contract(name):
 
 # On JAX, keras.layers.RNN runs its steps in lax.scan inside a StatelessScope, which drops the seed updates that a
 # step makes: a Semeniuta cell with per_step=True, which draws its mask inside the step, repeats one mask at every
-# step and every call there (and a compiled call leaks a tracer out of the loop). The ready SemeniutaGRU/LSTM layers
-# draw the masks of every step before their loop, and per_step=False cells draw theirs before Keras's loop.
+# step and every call there (and a compiled call leaks a tracer out of the loop); so do the zoneout cells. The ready
+# SemeniutaGRU/LSTM and ZoneoutGRU/LSTM layers draw the masks of every step before their loop, and per_step=False
+# cells draw theirs before Keras's loop.
 PER_STEP_IN_KERAS_RNN = pytest.mark.xfail(
     backend.BACKEND == "jax",
     strict=True,
@@ -133,8 +153,9 @@ PER_STEP_IN_KERAS_RNN = pytest.mark.xfail(
         (kerasdrop.VariationalLSTMCell, {"dropout": 0.5}),
         pytest.param(kerasdrop.SemeniutaGRUCell, {"recurrent_dropout": 0.5}, marks=PER_STEP_IN_KERAS_RNN),
         (kerasdrop.SemeniutaGRUCell, {"recurrent_dropout": 0.5, "per_step": False}),
+        pytest.param(kerasdrop.ZoneoutLSTMCell, {"cell_zoneout": 0.5}, marks=PER_STEP_IN_KERAS_RNN),
     ],
-    ids=["VariationalLSTMCell", "SemeniutaGRUCell", "SemeniutaGRUCell-per_sequence"],
+    ids=["VariationalLSTMCell", "SemeniutaGRUCell", "SemeniutaGRUCell-per_sequence", "ZoneoutLSTMCell"],
 )
 def test_cell_in_keras_rnn_draws_fresh_masks(cell_class, arguments):
     utils.assert_fresh_noise_each_call(
@@ -284,6 +305,10 @@ def test_training_on_digit_rows_lowers_the_loss(name):
 
 BAD_RATES = [(1.0, ValueError), (-0.1, ValueError), (float("nan"), ValueError), (True, TypeError), ("0.2", TypeError)]
 RATE_ARGUMENTS = [
+    (kerasdrop.ZoneoutLSTM, "cell_zoneout"),
+    (kerasdrop.ZoneoutLSTMCell, "hidden_zoneout"),
+    (kerasdrop.ZoneoutGRU, "zoneout"),
+    (kerasdrop.ZoneoutGRUCell, "dropout"),
     (kerasdrop.VariationalLSTM, "dropout"),
     (kerasdrop.VariationalLSTMCell, "recurrent_dropout"),
     (kerasdrop.VariationalGRU, "recurrent_dropout"),

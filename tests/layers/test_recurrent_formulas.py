@@ -1,5 +1,6 @@
 """Recurrent family against the papers: Gal's per-gate masks, RNNDrop's memory mask, Semeniuta's candidate masks,
-checked with a NumPy implementation fed the drawn masks and with gates saturated so that the masks show."""
+zoneout's kept units, checked with a NumPy implementation fed the drawn masks and with gates saturated so that the
+masks show."""
 
 import keras
 import numpy as np
@@ -125,3 +126,38 @@ def test_rnndrop_long_sequences_stay_finite(policy):
     layer.set_weights([*layer.get_weights()[:2], bias])
     y = utils.to_numpy(keras.ops.cast(layer(x, training=True), "float32"))
     assert np.all(np.isfinite(y)) and np.abs(y).max() <= 1 / 0.05 + 1e-3
+
+
+@pytest.mark.parametrize("name", ["ZoneoutLSTM", "ZoneoutGRU", "ZoneoutGRU-reset_before"])
+def test_zoneout_test_time_output_is_the_expectation(name):
+    """At test time each state is ``z · s_{t-1} + (1 - z) · s̃_t``, computed in NumPy."""
+    x = sequences()
+    layer = factory(name)(seed=4)
+    weights = randomize(layer, x.shape)
+    expected = reference(name, x.astype("float64"), weights, {}, training=False)
+    np.testing.assert_allclose(utils.to_numpy(layer(x)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("cls", "rates", "zoneout"),
+    [
+        (kerasdrop.ZoneoutGRU, {"zoneout": 0.3}, 0.3),
+        (kerasdrop.ZoneoutLSTM, {"hidden_zoneout": 0.3}, 0.3),
+        (kerasdrop.ZoneoutLSTM, {"cell_zoneout": 0.6}, 0.0),
+    ],
+    ids=["GRU", "LSTM-hidden", "LSTM-cell"],
+)
+def test_zoneout_keeps_each_unit_at_each_step_with_its_probability(cls, rates, zoneout):
+    """A unit of ``h`` repeats its previous value exactly when it is zoned out: per step, the count of repeated
+    units is Binomial(batch · units, zoneout). (Zoning out the memory alone leaves ``h`` free to change.)"""
+    batch, steps, units = 200, 4, 16
+    x = sequences(batch=batch, steps=steps, features=3, seed=2)
+    layer = cls(units, **rates, return_sequences=True, seed=6)
+    randomize(layer, x.shape)
+    h = utils.train_call(layer, x)
+    for t in range(1, steps):
+        repeated = int(np.sum(h[:, t] == h[:, t - 1]))
+        if zoneout == 0:
+            assert repeated < batch * units * 0.01
+        else:
+            utils.assert_binomial_count(repeated, batch * units, zoneout)
