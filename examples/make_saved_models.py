@@ -148,7 +148,7 @@ def conv_cnn(train_size):
 
 
 def recurrent_rnn(train_size):
-    """Every recurrent layer, and a cell inside `keras.layers.RNN`, side by side on 8-step sequences."""
+    """Every recurrent layer, and a cell inside an unrolled `keras.layers.RNN`, side by side on 8-step sequences."""
     inputs = keras.Input((8, 8))
     x = kerasdrop.SpatialDropout1D(0.1, seed=SEED, name="spatial_dropout1d")(inputs)
     units = 12
@@ -160,7 +160,8 @@ def recurrent_rnn(train_size):
         keras.layers.GlobalAveragePooling1D()(
             kerasdrop.SemeniutaGRU(units, recurrent_dropout=0.2, return_sequences=True, seed=SEED + 5)(x)
         ),
-        keras.layers.RNN(kerasdrop.SemeniutaLSTMCell(units, recurrent_dropout=0.2, seed=SEED + 6))(x),
+        # Unrolled: a cell that draws at every step samples under MCDropout on every backend (see the README).
+        keras.layers.RNN(kerasdrop.SemeniutaLSTMCell(units, recurrent_dropout=0.2, seed=SEED + 6), unroll=True)(x),
     ]
     outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Concatenate()(branches))
     return keras.Model(inputs, outputs, name="recurrent_rnn")
@@ -182,15 +183,17 @@ def residual_cnn(train_size):
 
 
 def zoneout_rnn(train_size):
-    """The zoneout layers side by side on 8-step sequences, and a zoneout cell inside `keras.layers.RNN`."""
+    """The zoneout layers side by side on 8-step sequences, and zoneout cells inside an unrolled `keras.layers.RNN`."""
     inputs = keras.Input((8, 8))
     units = 12
     branches = [
         kerasdrop.ZoneoutLSTM(units, cell_zoneout=0.5, hidden_zoneout=0.05, seed=SEED)(inputs),
         kerasdrop.ZoneoutGRU(units, zoneout=0.1, dropout=0.1, seed=SEED + 1)(inputs),
         kerasdrop.ZoneoutGRU(units, zoneout=0.2, reset_after=False, seed=SEED + 2)(inputs),
-        keras.layers.RNN(kerasdrop.ZoneoutLSTMCell(units, cell_zoneout=0.2, hidden_zoneout=0.1, seed=SEED + 3))(inputs),
-        keras.layers.RNN(kerasdrop.ZoneoutGRUCell(units, zoneout=0.15, seed=SEED + 4))(inputs),
+        keras.layers.RNN(
+            kerasdrop.ZoneoutLSTMCell(units, cell_zoneout=0.2, hidden_zoneout=0.1, seed=SEED + 3), unroll=True
+        )(inputs),
+        keras.layers.RNN(kerasdrop.ZoneoutGRUCell(units, zoneout=0.15, seed=SEED + 4), unroll=True)(inputs),
     ]
     outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Concatenate()(branches))
     return keras.Model(inputs, outputs, name="zoneout_rnn")

@@ -617,6 +617,68 @@ def test_recurrent_cell_without_noise_is_not_a_noise_layer():
         kerasdrop.MCDropout(model)
 
 
+# Cells that draw new noise at every time step, and the ready layer that draws all steps' noise before the loop.
+STEP_DRAWING_CELLS = {
+    "SemeniutaGRU": lambda: kerasdrop.SemeniutaGRUCell(5, recurrent_dropout=0.5, seed=1),
+    "ZoneoutLSTM": lambda: kerasdrop.ZoneoutLSTMCell(5, cell_zoneout=0.5, hidden_zoneout=0.3, seed=1),
+    "ZoneoutGRU": lambda: kerasdrop.ZoneoutGRUCell(5, zoneout=0.4, seed=1),
+}
+
+
+def _cell_rnn(cell, unroll):
+    inputs = keras.Input((6, 3))
+    return keras.Model(inputs, keras.layers.RNN(cell, unroll=unroll, name="user_rnn")(inputs))
+
+
+def _assert_same_distribution(draws, reference):
+    """Per output unit, the means and variances of two independent samples agree within 5 sigma."""
+    draws, reference = np.asarray(draws, "float64"), np.asarray(reference, "float64")
+    for a, b in ((draws, reference), (reference, draws)):
+        assert np.all(np.abs(a.mean(0) - b.mean(0)) <= 5 * np.sqrt((a.var(0) + b.var(0)) / len(a)))
+    fourth = [((x - x.mean(0)) ** 4).mean(0) - x.var(0) ** 2 for x in (draws, reference)]
+    bound = 5 * np.sqrt(fourth[0] / len(draws) + fourth[1] / len(reference))
+    gap = np.abs(draws.var(0) - reference.var(0)) - bound
+    assert np.all(gap <= 0), f"variances {draws.var(0)} against {reference.var(0)}"
+
+
+@pytest.mark.parametrize("ready", sorted(STEP_DRAWING_CELLS))
+def test_cell_drawing_every_step_inside_a_keras_rnn_loop(ready):
+    """TensorFlow's and JAX's RNN loops trace the step once, so a draw made in the step would repeat at every step
+    under MCDropout: refused with the ready layer to use. PyTorch's loop runs each step in Python: sampled."""
+    model = _cell_rnn(STEP_DRAWING_CELLS[ready](), unroll=False)
+    if backend.BACKEND != "torch":
+        with pytest.raises(ValueError, match=rf"inside the RNN layer 'user_rnn'.*kerasdrop\.{ready}`.*unroll=True"):
+            kerasdrop.MCDropout(model)
+        return
+    x = np.random.default_rng(0).normal(size=(1, 6, 3)).astype("float32")
+    result = kerasdrop.MCDropout(model, samples=1000, seed=0).predict(x, verbose=0, keep_samples=True)
+    direct = utils.to_numpy(model(np.repeat(x, 1000, axis=0), training=True))
+    _assert_same_distribution(np.asarray(result.samples)[:, 0], direct)
+
+
+@pytest.mark.parametrize("ready", sorted(STEP_DRAWING_CELLS))
+def test_unrolled_rnn_samples_a_new_draw_at_every_step(ready):
+    """Unrolled, the RNN runs the step once per time step: MCDropout's samples have the distribution of independent
+    training calls (a draw repeated at every step has a different variance)."""
+    model = _cell_rnn(STEP_DRAWING_CELLS[ready](), unroll=True)
+    x = np.random.default_rng(0).normal(size=(1, 6, 3)).astype("float32")
+    result = kerasdrop.MCDropout(model, samples=1000, seed=0).predict(x, verbose=0, keep_samples=True)
+    direct = utils.to_numpy(model(np.repeat(x, 1000, axis=0), training=True))
+    _assert_same_distribution(np.asarray(result.samples)[:, 0], direct)
+
+
+def test_cells_drawing_once_per_sequence_run_in_a_keras_rnn_loop():
+    inputs = keras.Input((6, 3))
+    cells = [
+        kerasdrop.SemeniutaGRUCell(5, recurrent_dropout=0.5, per_step=False),
+        kerasdrop.ZoneoutLSTMCell(5, dropout=0.3),  # no zoneout: input dropout only, drawn before the loop
+        kerasdrop.VariationalLSTMCell(5, recurrent_dropout=0.3),
+    ]
+    outputs = keras.layers.Concatenate()([keras.layers.RNN(cell)(inputs) for cell in cells])
+    result = kerasdrop.MCDropout(keras.Model(inputs, outputs), samples=8).predict(np.ones((2, 6, 3)), verbose=0)
+    assert result.mean.shape == (2, 15) and np.all(result.std > 0)
+
+
 @backend.tensorflow_only("one trace for every number of copies (a tf.function signature)")
 def test_subclassed_model_is_traced_once_whatever_the_chunks():
     model = AlwaysDrops()

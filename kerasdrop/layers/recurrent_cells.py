@@ -118,6 +118,11 @@ class _DropoutCell(StochasticLayer):
         """Masks drawn anew at every step, shape ``batch_shape + (units,)``; None for per-sequence variants."""
         return None
 
+    @property
+    def draws_every_step(self):
+        """Whether a training step draws noise of its own (see `_step_noise`), besides the per-sequence masks."""
+        return False
+
     def _masks(self, inputs, state, stochastic):
         if not stochastic:
             return None, None
@@ -329,6 +334,10 @@ class _SemeniutaMixin:
             return None
         return inverted_masks((*batch_shape, self.units), self.recurrent_dropout, self.seed_generator, dtype)
 
+    @property
+    def draws_every_step(self):
+        return self.per_step and self.recurrent_dropout > 0
+
     def _dropped(self, candidate, recurrent_masks, noise):
         mask = noise if noise is not None else recurrent_masks
         return candidate if mask is None else candidate * mask
@@ -423,6 +432,10 @@ class _ZoneoutMixin:
         uniform = _random.uniform(shape, self.seed_generator, dtype="float32")
         rates = ops.reshape(ops.convert_to_tensor(self.zoneouts, "float32"), (len(self.zoneouts), 1))
         return ops.cast(ops.less(uniform, rates), dtype)
+
+    @property
+    def draws_every_step(self):
+        return any(self.zoneouts)
 
     def _step(self, inputs, states, plan, noise):
         _, new_states = super()._step(inputs, states, plan, None)
