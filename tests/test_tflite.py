@@ -1,10 +1,10 @@
 """TensorFlow Lite conversion of every layer at test time (``mc=False``), with builtin ops only.
 
-For each layer of ``tests/layers/every_layer.py`` a one-layer model is converted by
+A model holding a layer of each case of ``tests/layers/every_layer.py``, each on its own input, is converted by
 ``tf.lite.TFLiteConverter.from_keras_model`` with ``supported_ops = [TFLITE_BUILTINS]`` (the converter fails on any
 op that would need Select TF ops; the ``tf.lite.Interpreter`` of the TensorFlow package has no Flex delegate to run
-them anyway), run in ``tf.lite.Interpreter`` on a batch of normal inputs of another size than the traced one, and
-its output compared elementwise with Keras's ``model(x, training=False)``, to float32 rounding. Every test-time
+them anyway), run in ``tf.lite.Interpreter`` on batches of normal inputs of another size than the traced one, and
+each layer's output compared elementwise with Keras's ``model(x, training=False)``, to float32 rounding. Every test-time
 output is deterministic (DropConnect's Gaussian inference averages the activation over fixed quantiles of the
 Gaussian), so the comparison is exact up to rounding.
 
@@ -13,19 +13,19 @@ batch_size=n)``: the converter lowers the time loop's tensor lists only when the
 ``unroll=True``; both ways are checked. With a dynamic batch and no unrolling the converter fails for Keras's LSTM
 as for these layers.
 
-Monte Carlo sampling converts through `kerasdrop.export_tflite`, checked below: every invocation of the converted
-model is one sample, drawn by TensorFlow Lite's random builtins. Every layer's one-layer model converts and its
-invocations differ; keep frequencies and Gaussian moments are checked on 20,000 draws made inside TensorFlow Lite;
-for a feed-forward model (convolution, spatial, Bernoulli, DropConnect and Gaussian dropout, batch normalization)
-and a recurrent one, the mean and variance of 1000 invocations match those of `kerasdrop.MCDropout` within 5
-standard errors computed from the samples. The model is left as it was (weights, ``mc`` flags, seed states, and
-the outputs of later seeded calls); arguments are checked; Keras's own noise layers run as at test time, with a
-warning; the switch to TensorFlow's stateful draws holds in the exporting thread only. Plain conversion of a
-``mc=True`` model still fails: ``keras.random``'s TensorFlow ops are stateless random ops, which TensorFlow Lite has
-no builtin for.
+Monte Carlo sampling converts through `kerasdrop.export_tflite`, checked below: every invocation of the converted model
+is one sample, drawn by TensorFlow Lite's random builtins. The model of every layer converts, and each layer's outputs
+differ from one invocation to the next; keep frequencies and Gaussian moments are checked on 20,000 draws made inside
+TensorFlow Lite; for a feed-forward model (convolution, spatial, Bernoulli, DropConnect and Gaussian dropout, batch
+normalization) and a recurrent one, the mean and variance of 1000 invocations match those of `kerasdrop.MCDropout`
+within 5 standard errors computed from the samples. The model is left as it was (weights, ``mc`` flags, seed states, and
+the outputs of later seeded calls); arguments are checked; Keras's own noise layers run as at test time, with a warning;
+the switch to TensorFlow's stateful draws holds in the exporting thread only. Plain conversion of a ``mc=True`` model
+still fails: ``keras.random``'s TensorFlow ops are stateless random ops, which TensorFlow Lite has no builtin for.
 """
 
 import math
+import re
 import statistics
 import threading
 import warnings
@@ -39,7 +39,7 @@ from kerasdrop import _compat, _random
 from kerasdrop import ops as kd_ops
 from kerasdrop.mc import kerasdrop_layers
 from tests import backend, utils
-from tests.layers.every_layer import CASES, IDS
+from tests.layers.every_layer import CASES
 
 if backend.BACKEND == "tensorflow":
     import tensorflow as tf
@@ -81,17 +81,42 @@ def is_recurrent(case):
     return isinstance(case.make(), keras.layers.RNN)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_every_layer_converts_and_matches_keras(case):
-    shape = case.input_shape
-    if is_recurrent(case):
-        # A static batch: the converter lowers the time loop only then (as for Keras's own LSTM and GRU).
-        model = keras.Sequential([keras.Input(shape[1:], batch_size=shape[0]), case.make(seed=1)])
-        x = normal_inputs(shape)
-    else:
-        model = keras.Sequential([keras.Input(shape[1:]), case.make(seed=1)])
-        x = normal_inputs((RUN_BATCH, *shape[1:]))
-    assert_converts_and_matches(model, x)
+def every_layer_model(recurrent_batch=None):
+    """A model holding one layer of every case, each on an input of its own named `input_name` (output ``n`` is the
+    n-th case's). Recurrent inputs get the static batch ``recurrent_batch`` when given: the converter lowers the time
+    loop only then (as for Keras's own LSTM and GRU)."""
+    inputs, outputs = [], []
+    for case in CASES:
+        batch = recurrent_batch if is_recurrent(case) else None
+        inputs.append(keras.Input(case.input_shape[1:], batch_size=batch, name=input_name(case)))
+        outputs.append(case.make(seed=1)(inputs[-1]))
+    return keras.Model(inputs, outputs)
+
+
+def input_name(case):
+    return re.sub(r"\W", "_", case.id).lower()
+
+
+def signature_invocations(flatbuffer, inputs, count):
+    """``count`` invocations of one interpreter of ``flatbuffer`` on the named ``inputs`` (resized where their shapes
+    differ): one list of the model's outputs, in its order, per invocation."""
+    runner = tf.lite.Interpreter(model_content=flatbuffer).get_signature_runner()
+    results = [runner(**inputs) for _ in range(count)]
+    return [[result[f"output_{index}"] for index in range(len(result))] for result in results]
+
+
+def test_every_layer_converts_and_matches_keras():
+    """All layers in one conversion (one conversion per layer took most of this file's time); each output is
+    compared with its layer's, at a batch size other than the traced one where the batch is dynamic."""
+    model = every_layer_model(recurrent_batch=2)
+    x = {
+        input_name(case): normal_inputs((2 if is_recurrent(case) else RUN_BATCH, *case.input_shape[1:]))
+        for case in CASES
+    }
+    expected = model([x[input_name(case)] for case in CASES], training=False)
+    (actual,) = signature_invocations(convert(model), x, 1)
+    for case, ours, theirs in zip(CASES, actual, expected, strict=True):
+        np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(theirs), rtol=1e-5, atol=1e-6, err_msg=case.id)
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if is_recurrent(case)], ids=lambda case: case.id)
@@ -173,27 +198,6 @@ def op_names(flatbuffer):
     return {op["op_name"] for op in tf.lite.Interpreter(model_content=flatbuffer)._get_ops_details()}
 
 
-def assert_same_distribution(samples, reference):
-    """Elementwise, the means and variances of two independent sets of i.i.d. samples (axis 0) agree within 5
-    standard errors of their difference, estimated from the samples (fourth moments for the variances)."""
-    samples, reference = (np.asarray(values, dtype="float64") for values in (samples, reference))
-
-    def moments(values):
-        n = values.shape[0]
-        mean = values.mean(0)
-        centred = values - mean
-        variance = (centred**2).sum(0) / (n - 1)
-        fourth = (centred**4).mean(0)
-        return mean, variance, variance / n, np.maximum(fourth - variance**2, 0.0) / n
-
-    mean_a, var_a, mean_se2_a, var_se2_a = moments(samples)
-    mean_b, var_b, mean_se2_b, var_se2_b = moments(reference)
-    mean_z = np.abs(mean_a - mean_b) / np.sqrt(mean_se2_a + mean_se2_b)
-    var_z = np.abs(var_a - var_b) / np.sqrt(var_se2_a + var_se2_b)
-    assert mean_z.max() <= SIGMAS, f"means differ by up to {mean_z.max():.2f} standard errors"
-    assert var_z.max() <= SIGMAS, f"variances differ by up to {var_z.max():.2f} standard errors"
-
-
 @pytest.mark.parametrize(
     "make, x_shape, batch_size",
     [(feed_forward_model, (3, 8, 3), None), (recurrent_model, (4, 5, 3), 4)],
@@ -209,21 +213,21 @@ def test_every_invocation_is_a_monte_carlo_sample(make, x_shape, batch_size):
     assert samples.shape == (DRAWS, x_shape[0], 2)
     assert not np.array_equal(samples[0], samples[1])
     reference = kerasdrop.MCDropout(model, samples=DRAWS, seed=0).predict(x, verbose=0, keep_samples=True)
-    assert_same_distribution(samples, reference.samples)
+    utils.assert_same_distribution(samples, reference.samples)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_every_layer_samples_in_tensorflow_lite(case):
-    """Every draw of every layer goes through TensorFlow Lite's random builtins: one-layer models convert with
-    builtins only, and successive invocations on the same input give finite outputs that differ."""
-    shape = case.input_shape
-    model = keras.Sequential([keras.Input(shape[1:]), case.make(seed=1)])
-    flatbuffer = kerasdrop.export_tflite(model, batch_size=shape[0])
+def test_every_layer_samples_in_tensorflow_lite():
+    """Every draw of every layer goes through TensorFlow Lite's random builtins: a model of every layer converts with
+    builtins only, and successive invocations on the same inputs give finite outputs that differ, for each layer."""
+    flatbuffer = kerasdrop.export_tflite(every_layer_model(), batch_size=2)
     assert op_names(flatbuffer) & {"RANDOM_UNIFORM", "RANDOM_STANDARD_NORMAL"}
-    samples = invocations(flatbuffer, normal_inputs(shape), 4)
-    assert np.isfinite(samples).all()
-    # A layer with few random draws may repeat one by chance (rarely); one that ignores its noise repeats every time.
-    assert any(not np.array_equal(samples[0], sample) for sample in samples[1:])
+    x = {input_name(case): normal_inputs((2, *case.input_shape[1:])) for case in CASES}
+    invoked = signature_invocations(flatbuffer, x, 4)
+    for index, case in enumerate(CASES):
+        samples = [outputs[index] for outputs in invoked]
+        assert np.isfinite(samples).all(), case.id
+        # A layer with few random draws may repeat one by chance (rarely); one that ignores its noise always does.
+        assert any(not np.array_equal(samples[0], sample) for sample in samples[1:]), case.id
 
 
 def test_bernoulli_masks_in_tensorflow_lite_keep_units_with_probability_keep():

@@ -48,6 +48,27 @@ def assert_variance_close(values, expected_variance, expected_fourth_moment):
     )
 
 
+def assert_same_distribution(samples, reference):
+    """Elementwise, the means and variances of two independent sets of i.i.d. samples (axis 0) agree within 5
+    standard errors of their difference, estimated from the samples (fourth moments for the variances)."""
+    samples, reference = (np.asarray(values, dtype="float64") for values in (samples, reference))
+
+    def moments(values):
+        n = values.shape[0]
+        mean = values.mean(0)
+        centred = values - mean
+        variance = (centred**2).sum(0) / (n - 1)
+        fourth = (centred**4).mean(0)
+        return mean, variance, variance / n, np.maximum(fourth - variance**2, 0.0) / n
+
+    mean_a, var_a, mean_se2_a, var_se2_a = moments(samples)
+    mean_b, var_b, mean_se2_b, var_se2_b = moments(reference)
+    mean_z = np.abs(mean_a - mean_b) / np.sqrt(mean_se2_a + mean_se2_b)
+    var_z = np.abs(var_a - var_b) / np.sqrt(var_se2_a + var_se2_b)
+    assert mean_z.max() <= SIGMAS, f"means differ by up to {mean_z.max():.2f} standard errors"
+    assert var_z.max() <= SIGMAS, f"variances differ by up to {var_z.max():.2f} standard errors"
+
+
 def train_call(layer, x):
     return to_numpy(layer(x, training=True))
 
