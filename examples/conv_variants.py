@@ -114,6 +114,8 @@ VARIANTS = [
             seed=seed,
         ),
     ),
+    _common.Variant("residual CNN, no DropPath", residual_cnn(0.0), layout="image"),
+    _common.Variant("residual CNN + DropPath, drop_path_rates(3, 0.2)", residual_cnn(RATE), layout="image"),
 ]
 
 
