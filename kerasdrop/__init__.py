@@ -4,9 +4,8 @@ from kerasdrop import callbacks, compression, datasets, layers, metrics, plot, t
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
 from kerasdrop.layers.concrete import concrete_regularizers
 from kerasdrop.layers.dropout import drop_path_rates
-from kerasdrop.mc import set_mc
+from kerasdrop.mc_dropout import MCDropout, MCDropoutResult, set_mc
 from kerasdrop.tflite import export_tflite
-from kerasdrop.uncertainty import MCDropout, MCDropoutResult
 
 __version__ = "0.1.0"
 

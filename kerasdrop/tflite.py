@@ -9,7 +9,7 @@ import keras
 from kerasdrop import _compat, _mc_inputs, _random, _sampling_context
 from kerasdrop._noise_layers import is_inert, noise_layers
 from kerasdrop._validation import ArgumentTypeError, _message, check_instance, check_positive_int
-from kerasdrop.mc import kerasdrop_layers
+from kerasdrop.mc_dropout import kerasdrop_layers
 
 __all__ = ["export_tflite"]
 

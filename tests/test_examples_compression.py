@@ -17,6 +17,8 @@ MODELS = (
     "StructuredBayesianPruning from scratch (KL x1), compress",
 )
 
+TEST_IMAGES = 450  # the digits' test split
+
 
 def load_script():
     return utils.load_example("compression_digits")
@@ -34,7 +36,8 @@ def test_quick_run_trains_compresses_saves_and_reports(tmp_path, capsys):
     assert compact["params"] <= sparse["params"] and compact["nonzero"] <= sparse["nonzero"]
     assert full_kl["nonzero"] < dense["params"] and max(scratch["nonzero"], scratch_plain["nonzero"]) < dense["params"]
     assert sbp["params"] <= dense["params"] and sbp["fewer_params"] == dense["params"] / sbp["params"]
-    assert dense["accuracy"] > 0.5  # ten classes: a few epochs are far above chance
+    for row in results["summary"]:  # every plain model, compressed or not, learned the digits
+        utils.assert_above_chance(row["accuracy"], TEST_IMAGES, 10)
     assert json.loads((tmp_path / "compression_digits.json").read_text())["goal_met"].keys() == {
         names[1],
         names[2],

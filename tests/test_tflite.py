@@ -37,7 +37,7 @@ import pytest
 import kerasdrop
 from kerasdrop import _compat, _random
 from kerasdrop import ops as kd_ops
-from kerasdrop.mc import kerasdrop_layers
+from kerasdrop.mc_dropout import kerasdrop_layers
 from tests import backend, utils
 from tests.layers.every_layer import CASES
 

@@ -26,6 +26,15 @@ def assert_binomial_count(count, n, p):
     assert abs(count - n * p) <= bound, f"count {count} of {n}, expected {n * p:.1f} +- {bound:.1f}"
 
 
+def assert_above_chance(accuracy, n, classes):
+    """``accuracy`` on ``n`` test examples is a count over ``n`` and beats chance (``1 / classes``) by more than 5
+    binomial standard errors: a model that learned nothing, say behind a layer that zeroes its input, fails."""
+    assert abs(accuracy * n - round(accuracy * n)) < 1e-6 * n, f"accuracy {accuracy} is not a count over {n}"
+    chance = 1.0 / classes
+    bound = chance + SIGMAS * math.sqrt(chance * (1.0 - chance) / n)
+    assert accuracy > bound, f"accuracy {accuracy:.3f} on {n} examples: not above chance {chance:.2f} (+ 5 sigma)"
+
+
 def assert_mean_close(values, expected_mean, expected_std):
     """The mean of i.i.d. ``values`` (standard deviation ``expected_std``) lies within 5 sigma of ``expected_mean``."""
     values = np.asarray(values, dtype="float64").ravel()

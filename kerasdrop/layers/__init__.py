@@ -12,8 +12,8 @@ from kerasdrop.layers.dropout import (
     StochasticDepth,
     StochasticDropout,
 )
-from kerasdrop.layers.image import Cutout, DropBlock2D
-from kerasdrop.layers.pooling import AvgPoolingDropout2D, MaxDrop2D, MaxPoolingDropout2D
+from kerasdrop.layers.image import Cutout, DropBlock2D, MaxDrop2D
+from kerasdrop.layers.pooling import AvgPoolingDropout2D, MaxPoolingDropout2D
 from kerasdrop.layers.recurrent import (
     RNNDropLSTM,
     SemeniutaGRU,

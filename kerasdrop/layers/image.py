@@ -1,4 +1,5 @@
-"""Structured image dropout: Cutout (DeVries & Taylor 2017) and DropBlock (Ghiasi et al. 2018).
+"""Structured image dropout: Cutout (DeVries & Taylor 2017), DropBlock (Ghiasi et al. 2018) and Max-Drop (Park &
+Kwak 2016), which drops the strongest activations of feature maps.
 
 Pure functions first (the masks), then the layers.
 """
@@ -13,12 +14,13 @@ from kerasdrop import ops as kd_ops
 from kerasdrop._validation import (
     ArgumentTypeError,
     _message,
+    check_choice,
     check_data_format,
     check_float,
     check_positive_int,
     check_rate,
 )
-from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._base import ElementwiseDropout, StochasticLayer, check_float_inputs, register
 from kerasdrop.layers.pooling import spatial_axes
 
 
@@ -244,3 +246,73 @@ class DropBlock2D(_ImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "block_size": self.block_size}
+
+
+MAXDROP_MODES = ("spatial", "channel")
+
+
+@register
+class MaxDrop2D(ElementwiseDropout):
+    """Max-Drop: drops the strongest activations (Park & Kwak 2016).
+
+    While training:
+        - ``mode="spatial"``: the maximum of each (sample, channel) feature map is set to 0 with probability
+          ``rate`` (one draw per feature map);
+        - ``mode="channel"``: at each (sample, position), the maximum across channels is set to 0 with probability
+          ``rate`` (one draw per position).
+
+    Every other unit passes unchanged and there is no rescaling; at test time the maxima are multiplied by
+    ``keep = 1 - rate``, their expected training value. Units tied for the maximum are dropped (and scaled)
+    together.
+
+    Args:
+        rate: Float in [0, 1), probability of dropping each maximum.
+        mode: ``"spatial"`` or ``"channel"``.
+        data_format: ``"channels_last"`` (default: `keras.config.image_data_format()`) or ``"channels_first"``.
+        seed: None or int, for reproducible masks.
+        mc: bool, Monte Carlo mode: stochastic on every call (with the training formula).
+
+    Call arguments:
+        inputs: 4D float tensor.
+        training: Python bool, whether to drop maxima.
+
+    Input/output shape: `(batch, rows, cols, channels)` (channels_last) or `(batch, channels, rows, cols)`.
+
+    Reference:
+        - [Park & Kwak, 2016](https://doi.org/10.1007/978-3-319-54184-6_12)
+    """
+
+    def __init__(self, rate, mode="spatial", data_format=None, seed=None, mc=False, **kwargs):
+        super().__init__(seed=seed, mc=mc, **kwargs)
+        self.rate = check_rate("rate", rate)
+        self.mode = check_choice("mode", mode, MAXDROP_MODES)
+        self.data_format = check_data_format(data_format)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def _reduced_axes(self):
+        """Axes over which a maximum is taken: the spatial axes ("spatial") or the channel axis ("channel")."""
+        if self.mode == "spatial":
+            return spatial_axes(self.data_format)
+        return (1,) if self.data_format == "channels_first" else (3,)
+
+    def _maxima(self, inputs):
+        axes = self._reduced_axes()
+        # `initial` makes the maximum of an empty batch defined (an empty result) instead of an error.
+        maxima = ops.max(inputs, axis=axes, keepdims=True, initial=float("-inf"))
+        return ops.equal(inputs, maxima), axes
+
+    def _test_output(self, inputs):
+        if self.rate == 0:
+            return inputs
+        maxima, _ = self._maxima(inputs)
+        return ops.where(maxima, inputs * (1.0 - self.rate), inputs)
+
+    def _sample(self, inputs):
+        maxima, axes = self._maxima(inputs)
+        shape = ops.shape(inputs)
+        noise_shape = tuple(1 if axis in axes else shape[axis] for axis in range(4))
+        dropped = kd_ops.bernoulli_mask(noise_shape, self.rate, self.seed_generator, dtype="bool")  # P(True) = rate
+        return ops.where(ops.logical_and(maxima, dropped), ops.zeros_like(inputs), inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "mode": self.mode, "data_format": self.data_format}

@@ -19,7 +19,7 @@ from keras import ops
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_choice, check_float, check_non_negative_float, check_positive_int
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
-from kerasdrop.layers._kernel_ops import ConvKernelOps, DenseKernelOps
+from kerasdrop.layers._kernel_noise import ConvKernelOps, DenseKernelOps
 from kerasdrop.layers._kl_term import KLTerm
 
 GRANULARITIES = ("unit", "weight", "layer")

@@ -12,7 +12,7 @@ from keras import ops
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_bool, check_choice, check_float, check_positive_int, check_rate
 from kerasdrop.layers._base import SCALINGS, StochasticLayer, check_float_inputs, register
-from kerasdrop.layers._kernel_ops import ConvKernelOps, DenseKernelOps, is_linear
+from kerasdrop.layers._kernel_noise import ConvKernelOps, DenseKernelOps, is_linear
 
 INFERENCES = ("mean", "gaussian")
 

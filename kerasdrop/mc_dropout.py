@@ -1,4 +1,8 @@
-"""Monte Carlo dropout prediction (Gal & Ghahramani 2016): `MCDropout` and its result, `MCDropoutResult`."""
+"""Monte Carlo dropout (Gal & Ghahramani 2016): the predictor `MCDropout` and its result, `MCDropoutResult`, and
+`set_mc`, the switch that keeps a model's kerasdrop layers stochastic at test time.
+
+How the predictor runs a model is in `kerasdrop._sampler`; which layers make noise, in `kerasdrop._noise_layers`.
+"""
 
 import math
 import threading
@@ -7,7 +11,7 @@ import warnings
 import keras
 from keras import ops
 
-from kerasdrop import _mc_inputs, _mc_outputs, _sampler
+from kerasdrop import _compat, _mc_inputs, _mc_outputs, _sampler
 from kerasdrop._mc_outputs import MCDropoutResult
 from kerasdrop._noise_layers import Selection
 from kerasdrop._validation import (
@@ -18,10 +22,11 @@ from kerasdrop._validation import (
     check_positive_int,
     check_seed,
 )
+from kerasdrop.layers._base import StochasticLayer
 
 _VERBOSITY = ("auto", 0, 1, 2)
 
-__all__ = ["MCDropout", "MCDropoutResult"]
+__all__ = ["MCDropout", "MCDropoutResult", "set_mc"]
 
 
 def _check_strategy(strategy):
@@ -360,3 +365,28 @@ class MCDropout:
         symbolic = self._sampler.plan.inputs
         values = _mc_inputs.ordered_inputs(self.model, symbolic, batch)
         return [ops.convert_to_tensor(value, dtype=t.dtype) for t, value in zip(symbolic, values, strict=True)]
+
+
+def kerasdrop_layers(model_or_layer):
+    """Every kerasdrop stochastic layer inside ``model_or_layer`` (itself included), recursively."""
+    return [layer for layer in _compat.flatten_layers(model_or_layer) if isinstance(layer, StochasticLayer)]
+
+
+def set_mc(model_or_layer, enabled=True):
+    """Switches Monte Carlo mode on (or off) for every kerasdrop layer inside ``model_or_layer``.
+
+    The cached train/test/predict functions of every model inside are dropped, so the next `predict` or `fit`
+    traces again and the switch takes effect at once. Returns the number of layers switched.
+
+    Args:
+        model_or_layer: a Keras model or layer.
+        enabled: bool, the new `mc` value.
+    """
+    enabled = check_bool("enabled", enabled)
+    switched = 0
+    for layer in _compat.flatten_layers(model_or_layer):
+        if isinstance(layer, StochasticLayer):
+            layer.mc = enabled
+            switched += 1
+        _compat.reset_compiled_functions(layer)  # models among them retrace predict/fit
+    return switched

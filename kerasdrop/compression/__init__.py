@@ -28,9 +28,9 @@ import dataclasses
 import keras
 import numpy as np
 
-from kerasdrop import _compact
-from kerasdrop._model_graph import ModelGraph
 from kerasdrop._validation import check_bool, check_float
+from kerasdrop.compression import _surgery
+from kerasdrop.compression._graph import ModelGraph
 from kerasdrop.layers._base import ElementwiseDropout, RateDropout
 from kerasdrop.layers.bayesian_pruning import StructuredBayesianPruning
 from kerasdrop.layers.dropout import GaussianDropout, StochasticDropout
@@ -165,7 +165,7 @@ def _test_multiplier(layer):
 def _plain_layer(layer):
     """A new `Dense` / `Conv2D` with the constructor arguments of a sparse-variational layer."""
     plain_class = next(plain for source, plain in _PLAIN_CLASSES.items() if isinstance(layer, source))
-    accepted = set(_compact.constructor_arguments(plain_class)) | set(_BASE_LAYER_ARGUMENTS)
+    accepted = set(_surgery.constructor_arguments(plain_class)) | set(_BASE_LAYER_ARGUMENTS)
     config = {key: value for key, value in layer.get_config().items() if key in accepted}
     return plain_class.from_config(config)
 
@@ -197,7 +197,7 @@ def _rewrite(model, threshold, purpose):
             graph.replace(name, _plain_layer(layer))
             weights[name] = _pruned_weights(layer, threshold)
         elif role == "multiplier":
-            _compact.fold_multiplier(graph, weights, name, _test_multiplier(layer))
+            _surgery.fold_multiplier(graph, weights, name, _test_multiplier(layer))
             graph.remove(name)
         elif role == "identity":
             graph.remove(name)
@@ -315,7 +315,7 @@ def compress(model, threshold=3.0, strict=True):
     sparse = graph.build(weights)
     compact_graph = ModelGraph(sparse, purpose="compress")
     compact_weights = {layer.name: layer.get_weights() for layer in sparse.layers}
-    notes = _compact.remove_dead_units(compact_graph, compact_weights, strict=strict)
+    notes = _surgery.remove_dead_units(compact_graph, compact_weights, strict=strict)
     result = compact_graph.build(compact_weights)
     return result, _report(model, result, notes)
 
