@@ -11,6 +11,8 @@ import inspect
 import keras
 import numpy as np
 
+from kerasdrop._axes import channel_axis
+
 KERNEL_LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _POOLING = (
     keras.layers.MaxPooling1D,
@@ -47,7 +49,7 @@ def _activation_name(activation):
 
 def _channel_axis(layer, rank):
     """The channel axis of ``layer``'s output: the last one, or 1 for a ``channels_first`` layer."""
-    return 1 if getattr(layer, "data_format", "channels_last") == "channels_first" and rank > 2 else rank - 1
+    return channel_axis(getattr(layer, "data_format", "channels_last"), rank)
 
 
 def _elementwise(layer):

@@ -50,6 +50,11 @@ class StochasticLayer(keras.layers.Layer):
     It also works as a mixin in front of a Keras layer (``class X(StochasticLayer, keras.layers.Dense)``): the
     `seed` and `mc` keywords are taken here and the rest goes on to the Keras class.
 
+    ``call`` is the same for every layer: float inputs of a shape the layer takes, its loss terms (``_add_losses``,
+    for the layers with a KL or regularisation term), then ``_sample(inputs)`` when the call is stochastic (see
+    `is_stochastic`) or ``_test_output(inputs)`` (the identity unless overridden). A family writes those hooks only.
+    The recurrent cells, whose call is one time step with states, have a call of their own.
+
     Args:
         seed: None or int. An int makes the sequence of masks reproducible; every call still draws new noise.
         mc: bool. Monte Carlo mode: sample noise on every call, whatever `training` is, so that `predict`,
@@ -73,6 +78,25 @@ class StochasticLayer(keras.layers.Layer):
         if chosen is not None:
             return chosen
         return bool(training) or self.mc
+
+    def call(self, inputs, training=False):
+        check_float_inputs(self, inputs)
+        self.check_input_shape(inputs.shape)
+        self._add_losses(inputs)
+        if self.is_stochastic(training):
+            return self._sample(inputs)
+        return self._test_output(inputs)
+
+    def _add_losses(self, inputs):
+        """Adds the layer's loss terms (with ``add_loss``) on every call; none by default."""
+
+    def _sample(self, inputs):
+        """The output of a stochastic call (training, Monte Carlo mode, or sampled by MCDropout)."""
+        raise NotImplementedError
+
+    def _test_output(self, inputs):
+        """The deterministic test-time output."""
+        return inputs
 
     def check_input_shape(self, input_shape):
         """Raises a clear ``ValueError`` for inputs this layer cannot take; called from ``call`` and
@@ -98,25 +122,13 @@ class StochasticLayer(keras.layers.Layer):
 class ElementwiseDropout(StochasticLayer):
     """Base of the layers whose output has the input's shape and whose noise only multiplies it.
 
-    Subclasses implement ``_sample(inputs)`` (the training-time output) and may override ``_test_output``.
+    Subclasses implement ``_sample(inputs)`` (the training-time output) and may override ``_test_output``; it adds
+    Keras mask propagation and the output shape to `StochasticLayer`.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
-
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
-        self.check_input_shape(inputs.shape)
-        if not self.is_stochastic(training):
-            return self._test_output(inputs)
-        return self._sample(inputs)
-
-    def _test_output(self, inputs):
-        return inputs
-
-    def _sample(self, inputs):
-        raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
         self.check_input_shape(input_shape)

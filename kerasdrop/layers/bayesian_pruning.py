@@ -19,8 +19,9 @@ from keras import ops
 
 from kerasdrop import _random
 from kerasdrop import ops as kd_ops
+from kerasdrop._axes import channel_axis
 from kerasdrop._validation import check_data_format, check_non_negative_float
-from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._base import StochasticLayer, register
 from kerasdrop.layers._kl_term import KLTerm
 
 # The truncation interval [a, b] of log θ (Neklyudov et al., §4), for the posterior and the log-uniform prior.
@@ -189,7 +190,7 @@ class StructuredBayesianPruning(KLTerm, StochasticLayer):
 
     def channel_axis(self, rank):
         """The axis of the units: the last one, or axis 1 for ``channels_first`` feature maps (rank >= 3)."""
-        return 1 if rank >= 3 and self.data_format == "channels_first" else rank - 1
+        return channel_axis(self.data_format, rank)
 
     def build(self, input_shape):
         rank = len(input_shape)
@@ -246,20 +247,27 @@ class StructuredBayesianPruning(KLTerm, StochasticLayer):
         """The fraction of units switched off at test time, a Python float in [0, 1]."""
         return 1.0 - float(ops.convert_to_numpy(ops.mean(ops.cast(self.unit_mask(), "float32"))))
 
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
+    def _add_losses(self, inputs):
         if self.kl_weight > 0:
             self.add_kl_loss(self.kl_weight * self.kl_divergence())
+
+    def _parameter_shape(self, inputs):
+        """The shape that broadcasts one value per unit over ``inputs``."""
         rank = len(inputs.shape)
-        parameter_shape = [1] * rank
-        parameter_shape[self.channel_axis(rank)] = self.mu.shape[0]
-        if not self.is_stochastic(training):
-            multiplier = ops.reshape(self.test_multiplier(), parameter_shape)
-        else:
-            # One draw per (sample, unit), shared by every position of a feature map.
-            noise_shape = [ops.shape(inputs)[0], *parameter_shape[1:]]
-            mu, log_sigma = (ops.reshape(value, parameter_shape) for value in self._distribution_parameters())
-            multiplier = sample_truncated_log_normal(mu, log_sigma, noise_shape, self.seed_generator)
+        shape = [1] * rank
+        shape[self.channel_axis(rank)] = self.mu.shape[0]
+        return shape
+
+    def _test_output(self, inputs):
+        multiplier = ops.reshape(self.test_multiplier(), self._parameter_shape(inputs))
+        return inputs * ops.cast(multiplier, inputs.dtype)
+
+    def _sample(self, inputs):
+        # One draw per (sample, unit), shared by every position of a feature map.
+        parameter_shape = self._parameter_shape(inputs)
+        noise_shape = [ops.shape(inputs)[0], *parameter_shape[1:]]
+        mu, log_sigma = (ops.reshape(value, parameter_shape) for value in self._distribution_parameters())
+        multiplier = sample_truncated_log_normal(mu, log_sigma, noise_shape, self.seed_generator)
         return inputs * ops.cast(multiplier, inputs.dtype)
 
     def compute_output_shape(self, input_shape):

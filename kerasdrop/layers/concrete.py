@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from kerasdrop import _random
+from kerasdrop._axes import per_channel_shape
 from kerasdrop._validation import (
     check_data_format,
     check_float,
@@ -20,7 +21,7 @@ from kerasdrop._validation import (
     check_positive_float,
     check_positive_int,
 )
-from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._base import StochasticLayer, register
 from kerasdrop.layers._kl_term import KLTerm
 
 # u is drawn in [_UNIFORM_FLOOR, 1), so log u and log(1 - u) are finite.
@@ -140,12 +141,14 @@ class _ConcreteDropout(KLTerm, StochasticLayer, keras.layers.Wrapper):
         logistic = ops.log(u) - ops.log1p(-u)
         return ops.sigmoid((p_logit + logistic) / self.temperature)
 
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
+    def _add_losses(self, inputs):
         self.add_kl_loss(self.regularization(inputs))
-        if self.is_stochastic(training):
-            scale = (1.0 - self.relaxed_mask(inputs)) / ops.sigmoid(-self._p_logit())
-            inputs = inputs * ops.cast(scale, inputs.dtype)
+
+    def _sample(self, inputs):
+        scale = (1.0 - self.relaxed_mask(inputs)) / ops.sigmoid(-self._p_logit())
+        return self.layer(inputs * ops.cast(scale, inputs.dtype))
+
+    def _test_output(self, inputs):
         return self.layer(inputs)
 
     def compute_output_shape(self, input_shape):
@@ -233,10 +236,7 @@ class ConcreteSpatialDropout2D(_ConcreteDropout):
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def _noise_shape(self, inputs):
-        shape = ops.shape(inputs)
-        if self.data_format == "channels_first":
-            return (shape[0], shape[1], 1, 1)
-        return (shape[0], 1, 1, shape[-1])
+        return per_channel_shape(ops.shape(inputs), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}

@@ -6,6 +6,7 @@ from keras import ops
 
 from kerasdrop import _random, _sampling_context
 from kerasdrop import ops as kd_ops
+from kerasdrop._axes import per_channel_shape
 from kerasdrop._validation import (
     check_data_format,
     check_noise_shape,
@@ -210,11 +211,7 @@ class _SpatialDropout(_TorchGeneratorDraws, RateDropout):
         self.input_spec = keras.layers.InputSpec(ndim=self.spatial_rank + 2)
 
     def _noise_shape(self, inputs):
-        shape = ops.shape(inputs)
-        ones = (1,) * self.spatial_rank
-        if self.data_format == "channels_first":
-            return (shape[0], shape[1], *ones)
-        return (shape[0], *ones, shape[-1])
+        return per_channel_shape(ops.shape(inputs), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}

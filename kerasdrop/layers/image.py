@@ -11,6 +11,7 @@ from keras import ops
 
 from kerasdrop import _random
 from kerasdrop import ops as kd_ops
+from kerasdrop._axes import channel_axis, spatial_axes
 from kerasdrop._validation import (
     ArgumentTypeError,
     _message,
@@ -20,8 +21,7 @@ from kerasdrop._validation import (
     check_positive_int,
     check_rate,
 )
-from kerasdrop.layers._base import ElementwiseDropout, StochasticLayer, check_float_inputs, register
-from kerasdrop.layers.pooling import spatial_axes
+from kerasdrop.layers._base import ElementwiseDropout, StochasticLayer, register
 
 
 def _minimum(a, b):
@@ -97,13 +97,6 @@ class _ImageLayer(StochasticLayer):
         super().__init__(**kwargs)
         self.data_format = check_data_format(data_format)
         self.input_spec = keras.layers.InputSpec(ndim=4)
-
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
-        self.check_input_shape(inputs.shape)
-        if not self.is_stochastic(training):
-            return inputs
-        return self._sample(inputs)
 
     def _image_size(self, shape):
         rows, cols = spatial_axes(self.data_format)
@@ -186,7 +179,7 @@ class Cutout(_ImageLayer):
         height, width = self._image_size(shape)
         self._check_fits(height, width)
         inside = cutout_mask(shape[0], height, width, self.side(height, width), self.holes, self.seed_generator)
-        inside = ops.expand_dims(inside, 1 if self.data_format == "channels_first" else 3)
+        inside = ops.expand_dims(inside, channel_axis(self.data_format, 4))
         return ops.where(inside, ops.cast(self.fill_value, inputs.dtype), inputs)
 
     def get_config(self):
@@ -293,7 +286,7 @@ class MaxDrop2D(ElementwiseDropout):
         """Axes over which a maximum is taken: the spatial axes ("spatial") or the channel axis ("channel")."""
         if self.mode == "spatial":
             return spatial_axes(self.data_format)
-        return (1,) if self.data_format == "channels_first" else (3,)
+        return (channel_axis(self.data_format, 4),)
 
     def _maxima(self, inputs):
         axes = self._reduced_axes()

@@ -8,8 +8,9 @@ import numpy as np
 from keras import ops
 
 from kerasdrop import ops as kd_ops
+from kerasdrop._axes import spatial_axes
 from kerasdrop._validation import check_choice, check_data_format, check_int_tuple, check_rate
-from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._base import StochasticLayer, register
 
 PADDINGS = ("valid", "same")
 INFERENCES = ("probabilistic", "scaled")
@@ -21,11 +22,6 @@ def lowest_value(dtype):
     if dtype == "bfloat16":
         return -3.3895313892515355e38  # -(2 - 2**-7) * 2**127
     return float(np.finfo(dtype).min)
-
-
-def spatial_axes(data_format):
-    """The two spatial axes of a 4D tensor."""
-    return (2, 3) if data_format == "channels_first" else (1, 2)
 
 
 def _window_geometry(length, pool, stride, padding):
@@ -257,13 +253,6 @@ class _PoolingDropout(StochasticLayer):
         for axis, pool, stride in zip(spatial_axes(self.data_format), self.pool_size, self.strides, strict=True):
             output_shape[axis] = pooling_output_length(input_shape[axis], pool, stride, self.padding)
         return tuple(output_shape)
-
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
-        self.check_input_shape(inputs.shape)
-        if not self.is_stochastic(training):
-            return self._test_output(inputs)
-        return self._sample(inputs)
 
     def _pool(self, inputs, pool):
         return pool(inputs, self.pool_size, self.strides, self.padding, self.data_format)

@@ -18,7 +18,7 @@ from keras import ops
 
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_choice, check_float, check_non_negative_float, check_positive_int
-from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._base import StochasticLayer, register
 from kerasdrop.layers._kernel_noise import ConvKernelOps, DenseKernelOps
 from kerasdrop.layers._kl_term import KLTerm
 
@@ -119,15 +119,18 @@ class _LocalReparameterization(KLTerm, _Float32Parameters, StochasticLayer):
     def _test_kernel(self):
         return self.kernel
 
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
+    def _add_losses(self, inputs):
         if self.kl_weight > 0:
             self.add_kl_loss(self.kl_weight * self.kl_divergence())
-        dtype = self.compute_dtype
-        bias = None if self.bias is None else ops.cast(self.bias, dtype)
-        if not self.is_stochastic(training):
-            return self.activation(self.affine(inputs, ops.cast(self._test_kernel(), dtype), bias))
-        mean = self.affine(inputs, ops.cast(self.kernel, dtype), bias)
+
+    def _bias(self):
+        return None if self.bias is None else ops.cast(self.bias, self.compute_dtype)
+
+    def _test_output(self, inputs):
+        return self.activation(self.affine(inputs, ops.cast(self._test_kernel(), self.compute_dtype), self._bias()))
+
+    def _sample(self, inputs):
+        mean = self.affine(inputs, ops.cast(self.kernel, self.compute_dtype), self._bias())
         # Local reparameterization: x w with w ~ N(θ, σ²) independent is N(x θ, (x ∘ x) σ²).
         variance = self.affine_of_squares(inputs, self._weight_variance())
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))

@@ -11,7 +11,7 @@ from keras import ops
 
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_bool, check_choice, check_float, check_positive_int, check_rate
-from kerasdrop.layers._base import SCALINGS, StochasticLayer, check_float_inputs, register
+from kerasdrop.layers._base import SCALINGS, StochasticLayer, register
 from kerasdrop.layers._kernel_noise import ConvKernelOps, DenseKernelOps, is_linear
 
 INFERENCES = ("mean", "gaussian")
@@ -43,10 +43,7 @@ class _DropConnect(StochasticLayer):
     def noise_shared_across_batch(self):
         return not self.per_sample
 
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
-        if not self.is_stochastic(training):
-            return self._test_output(inputs)
+    def _sample(self, inputs):
         if self.rate == 0:
             return self.activation(self.affine(inputs, self.kernel, self.bias))
         keep = 1.0 - self.rate
@@ -273,13 +270,14 @@ class StandoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
     def _keep_probability(self, z):
         return ops.sigmoid(self.alpha * ops.cast(ops.stop_gradient(z), "float32") + self.beta)
 
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
+    def _test_output(self, inputs):
         z = self.affine(inputs, self.kernel, self.bias)
-        keep = self._keep_probability(z)
-        if not self.is_stochastic(training):
-            return self.activation(z) * ops.cast(keep, z.dtype)
-        return self.activation(z) * kd_ops.bernoulli_mask(ops.shape(z), keep, self.seed_generator, z.dtype)
+        return self.activation(z) * ops.cast(self._keep_probability(z), z.dtype)
+
+    def _sample(self, inputs):
+        z = self.affine(inputs, self.kernel, self.bias)
+        mask = kd_ops.bernoulli_mask(ops.shape(z), self._keep_probability(z), self.seed_generator, z.dtype)
+        return self.activation(z) * mask
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
@@ -317,10 +315,12 @@ class FastDropoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
         )
         self.rate = check_rate("rate", rate)
 
-    def call(self, inputs, training=False):
-        check_float_inputs(self, inputs)
+    def _test_output(self, inputs):
+        return self.activation(self.affine(inputs, self.kernel, self.bias))
+
+    def _sample(self, inputs):
         mean = self.affine(inputs, self.kernel, self.bias)
-        if not self.is_stochastic(training) or self.rate == 0:
+        if self.rate == 0:
             return self.activation(mean)
         variance = self.affine_of_squares(inputs, self.kernel, square_weights=True) * (self.rate / (1.0 - self.rate))
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
