@@ -21,27 +21,12 @@ REPLICA_LAYERS = {
 }
 
 
-def _per_replica_outputs(strategy, layer, x):
-    import tensorflow as tf
-
-    x = tf.constant(x)
-
-    @tf.function
-    def step(x):
-        return strategy.run(lambda v: layer(v, training=True), args=(x,))
-
-    return [[value.numpy() for value in strategy.experimental_local_results(step(x))] for _ in range(2)]
-
-
 @tensorflow_only
 @pytest.mark.parametrize("name", list(REPLICA_LAYERS))
 def test_replicas_draw_different_masks(strategy, name):
     with strategy.scope():
         layer = REPLICA_LAYERS[name]()
-    x = np.ones((8, 64), "float32")
-    first_step, second_step = _per_replica_outputs(strategy, layer, x)
-    assert not np.array_equal(first_step[0], first_step[1]), "both replicas drew the same noise"
-    assert not np.array_equal(first_step[0], second_step[0]), "a replica repeated its noise on the next step"
+    utils.assert_replicas_draw_their_own_noise(strategy, layer, np.ones((8, 64), "float32"))
 
 
 @tensorflow_only
@@ -49,7 +34,7 @@ def test_keras_dropout_shares_masks_across_replicas(strategy):
     """The Keras behaviour we correct: without the replica index in the seed, replicas repeat each other."""
     with strategy.scope():
         layer = keras.layers.Dropout(0.5, seed=1)
-    first_step, _ = _per_replica_outputs(strategy, layer, np.ones((8, 64), "float32"))
+    first_step, _ = utils.per_replica_training_outputs(strategy, layer, np.ones((8, 64), "float32"))
     np.testing.assert_array_equal(first_step[0], first_step[1])
 
 

@@ -533,3 +533,26 @@ def test_dropped_inf_is_zero_in_every_sample(fast, shared_input):
     assert not np.isnan(samples).any()
     assert (column == 0).any() and np.isinf(column).any()
     np.testing.assert_array_equal(np.isin(np.delete(samples, 2, axis=2), [0.0, 2.0]), True)
+
+
+# ---------------------------------------------------------------- set_mc: Monte Carlo mode for a whole model
+
+
+def test_set_mc_switches_nested_layers_and_retraces():
+    inner = keras.Sequential([keras.Input((16,)), kerasdrop.Dropout(0.5), keras.layers.Dense(8)])
+    model = keras.Sequential([keras.Input((16,)), inner, kerasdrop.GaussianDropout(0.3), keras.layers.Dense(2)])
+    x = np.random.default_rng(0).normal(size=(8, 16)).astype("float32")
+    deterministic = model.predict(x, verbose=0)  # traces and caches the predict function
+    np.testing.assert_array_equal(model.predict(x, verbose=0), deterministic)
+    assert kerasdrop.set_mc(model, True) == 2
+    assert all(layer.mc for layer in (inner.layers[0], model.layers[1]))
+    assert not np.array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert kerasdrop.set_mc(model, enabled=False) == 2
+    np.testing.assert_array_equal(model.predict(x, verbose=0), deterministic)
+
+
+def test_set_mc_on_single_layer_and_bad_flag():
+    layer = kerasdrop.Dropout(0.5)
+    assert kerasdrop.set_mc(layer) == 1 and layer.mc
+    with pytest.raises(TypeError, match="enabled"):
+        kerasdrop.set_mc(layer, enabled="yes")

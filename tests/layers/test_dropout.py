@@ -320,26 +320,6 @@ def test_functional_training_true_is_not_mc():
     assert not np.array_equal(model.predict(x, verbose=0), x)
 
 
-def test_set_mc_switches_nested_layers_and_retraces():
-    inner = keras.Sequential([keras.Input((16,)), kerasdrop.Dropout(0.5), keras.layers.Dense(8)])
-    model = keras.Sequential([keras.Input((16,)), inner, kerasdrop.GaussianDropout(0.3), keras.layers.Dense(2)])
-    x = sample_input("Dropout")
-    deterministic = model.predict(x, verbose=0)  # traces and caches the predict function
-    np.testing.assert_array_equal(model.predict(x, verbose=0), deterministic)
-    assert kerasdrop.set_mc(model, True) == 2
-    assert all(layer.mc for layer in (inner.layers[0], model.layers[1]))
-    assert not np.array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
-    assert kerasdrop.set_mc(model, enabled=False) == 2
-    np.testing.assert_array_equal(model.predict(x, verbose=0), deterministic)
-
-
-def test_set_mc_on_single_layer_and_bad_flag():
-    layer = kerasdrop.Dropout(0.5)
-    assert kerasdrop.set_mc(layer) == 1 and layer.mc
-    with pytest.raises(TypeError, match="enabled"):
-        kerasdrop.set_mc(layer, enabled="yes")
-
-
 def test_mc_flag_is_saved_in_config():
     layer = kerasdrop.Dropout(0.5, mc=True)
     assert layer.get_config()["mc"] is True

@@ -6,7 +6,7 @@ import pytest
 
 import kerasdrop
 from kerasdrop.datasets import load_digits
-from tests import backend
+from tests import backend, utils
 
 pytestmark = backend.tensorflow_only("tf.distribute")
 
@@ -23,24 +23,14 @@ LAYERS = {
 
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_replicas_draw_different_noise(strategy, name):
-    import tensorflow as tf
-
     with strategy.scope():
         layer = LAYERS[name]()
         layer.build((None, 16))
-
-    @tf.function
-    def step(x):
-        return strategy.run(lambda v: layer(v, training=True), args=(x,))
-
-    x = tf.ones((8, 16))
-    first, second = ([value.numpy() for value in strategy.experimental_local_results(step(x))] for _ in range(2))
-    assert not np.array_equal(first[0], first[1]), "both replicas drew the same noise"
-    assert not np.array_equal(first[0], second[0]), "a replica repeated its noise on the next step"
+    utils.assert_replicas_draw_their_own_noise(strategy, layer, np.ones((8, 16), "float32"))
 
 
 def test_model_with_kl_losses_trains_under_mirrored_strategy(strategy):
-    (x, y), _ = load_digits()
+    (x, y), (x_test, y_test) = load_digits()
     x, y = x[:512], y[:512]
     with strategy.scope():
         model = keras.Sequential(
@@ -54,4 +44,5 @@ def test_model_with_kl_losses_trains_under_mirrored_strategy(strategy):
         model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     losses = model.fit(x, y, epochs=4, batch_size=64, verbose=0).history["loss"]
     assert np.all(np.isfinite(losses))
-    assert losses[-1] < 0.7 * losses[0]
+    accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=-1) == y_test))
+    utils.assert_above_chance(accuracy, len(y_test), 10)
