@@ -114,14 +114,15 @@ class _DropoutCell(StochasticLayer):
     def _sequence_mask(self, state):
         return None
 
-    def _step_noise(self, batch_shape, dtype):
-        """Masks drawn anew at every step, shape ``batch_shape + (units,)``; None for per-sequence variants."""
-        return None
-
     @property
     def draws_every_step(self):
-        """Whether a training step draws noise of its own (see `_step_noise`), besides the per-sequence masks."""
+        """Whether a training step draws noise of its own (`_step_noise`), besides the per-sequence masks; the one
+        condition `_step_noise` and MCDropout's check of Keras's RNN loop both read."""
         return False
+
+    def _step_noise(self, batch_shape, dtype):
+        """Masks drawn anew at every step, shape ``batch_shape + (units,)``; None unless `draws_every_step`."""
+        return None
 
     def _masks(self, inputs, state, stochastic):
         if not stochastic:
@@ -330,7 +331,7 @@ class _SemeniutaMixin:
         return inverted_masks(ops.shape(state), self.recurrent_dropout, self.seed_generator, state.dtype)
 
     def _step_noise(self, batch_shape, dtype):
-        if self.recurrent_dropout == 0 or not self.per_step:
+        if not self.draws_every_step:
             return None
         return inverted_masks((*batch_shape, self.units), self.recurrent_dropout, self.seed_generator, dtype)
 
@@ -426,7 +427,7 @@ class _ZoneoutMixin:
     """
 
     def _step_noise(self, batch_shape, dtype):
-        if not any(self.zoneouts):
+        if not self.draws_every_step:
             return None
         shape = (*batch_shape, len(self.zoneouts), self.units)
         uniform = _random.uniform(shape, self.seed_generator, dtype="float32")
