@@ -68,8 +68,8 @@ def _packed_dropout(layer, scale, inputs, copies=None):
 def _multiplies_masks(inputs):
     """Whether packed-mask dropout multiplies ``inputs`` by a float mask rather than selecting with a boolean one:
     on PyTorch (eager), when every input is finite, where the product is the selection (a dropped unit is 0, of the
-    input's sign). PyTorch's selection with a boolean mask broadcast over the copies is about 20 times slower than
-    the product (see docs/design.md); an inf or NaN input keeps the selection, whose dropped units are exactly 0.
+    input's sign). PyTorch's selection with a boolean mask broadcast over the copies is much slower than the product
+    (docs/design.md); an inf or NaN input keeps the selection, whose dropped units are exactly 0.
 
     One pass decides: a float32 sum is finite only if every input is (an overflowing sum of finite inputs, which
     keeps the selection too, is merely slower)."""
@@ -248,8 +248,8 @@ class GraphPlan:
 
     def _find_broadcast_nodes(self):
         """Packed dropouts that are the only readers of a frontier tensor (not an output): they mask the untiled
-        tensor broadcast over the copies, which saves making the tiled tensor (measured: 8% of a sampler call on
-        the MLP benchmark). ``broadcast_frontier`` holds the ids of those frontier tensors."""
+        tensor broadcast over the copies, which saves making the tiled tensor (docs/design.md).
+        ``broadcast_frontier`` holds the ids of those frontier tensors."""
         readers = {}
         for node in self.suffix:
             for tensor in node.input_tensors:
@@ -415,8 +415,7 @@ class Sampler:
         """How many rows of ``row_bytes`` one call holds under the budget.
 
         PyTorch on CPU takes at most `_TORCH_CPU_CALL_MB` a call: its large tensors are fresh memory maps from the C
-        allocator, page-faulted in at every allocation, while smaller ones reuse freed memory (measured: see
-        docs/design.md).
+        allocator, page-faulted in at every allocation, while smaller ones reuse freed memory (docs/design.md).
         """
         if self.backend == "torch" and _torch_on_cpu(self.model):
             memory_budget_mb = min(memory_budget_mb, _TORCH_CPU_CALL_MB)

@@ -30,7 +30,7 @@ def _draws_from_torch_generator(layer):
     while `kerasdrop.MCDropout` samples (it hands every layer seed states of its own).
 
     Keras's own ``Dropout`` does the same on PyTorch: a seeded draw there costs a ``SeedGenerator`` step and a new
-    ``torch.Generator`` per call (about 0.6 ms a layer on a 2-core CPU, 6% of an MLP's training step). The global
+    ``torch.Generator`` per call (its cost: docs/design.md). The global
     generator is seeded by ``keras.utils.set_random_seed`` (or ``torch.manual_seed``); an int ``seed`` keeps its
     own reproducible sequence, drawn from the layer's seed state as on the other backends.
     """

@@ -161,11 +161,10 @@ def sort_tensors(values):
     return values
 
 
-# Probabilistic weighted pooling is about 20 elementwise passes over the pooled tensor, which TensorFlow runs one
-# kernel at a time on CPU. Done on blocks of output rows small enough to stay in a core's cache, the passes run about
-# 1.4x faster than on whole tensors (see benchmarks/bench_conv.py). The batch is often unknown while tracing (Keras's
-# predict and fit trace with batch None on TensorFlow; JAX's export traces with a symbolic batch, which has no
-# integer size either): blocks are then sized for a batch of 32, Keras's default batch size.
+# Probabilistic weighted pooling runs on blocks of output rows small enough to stay in a core's cache (why, and what
+# it gains: docs/design.md). The batch is often unknown while tracing (Keras's predict and fit trace with batch None
+# on TensorFlow; JAX's export traces with a symbolic batch, which has no integer size either): blocks are then sized
+# for a batch of 32, Keras's default batch size.
 _BLOCK_BYTES = 256 * 1024
 _ASSUMED_BATCH = 32
 _MAX_BLOCKS = 32

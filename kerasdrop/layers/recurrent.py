@@ -6,12 +6,9 @@ the same weights as the Keras layer, so ``set_weights(keras_layer.get_weights())
 
 Speed. Keras runs ``recurrent_dropout`` through its generic loop with the masks multiplied in at every step. Here
 the per-sequence masks and the weights cut into gate blocks are prepared once, before the time loop
-(``cell.sequence_plan``), and each step does one small product per gate for ``x_t`` and one for ``h_{t-1}``, each
-with its own mask: on CPU these independent products run side by side, which is faster than Keras's one fused
-product (see ``recurrent_cells.py``). Semeniuta's per-step masks are drawn for the whole sequence at once and read
-step by step. The loop itself is the backend's, the one `keras.layers.RNN` runs. Computing the input products of
-all steps before the loop (one large product) was measured too, and was slower on CPU: the per-step products of
-``x_t`` overlap with the recurrent chain, while a hoisted product does not.
+(``cell.sequence_plan``), per-step noise is drawn for the whole sequence at once (``cell.step_noise``), and each step
+does one small product per gate for ``x_t`` and one for ``h_{t-1}``. The loop itself is the backend's, the one
+`keras.layers.RNN` runs. The measured alternatives are in ``docs/design.md``.
 """
 
 import re
@@ -93,7 +90,7 @@ class _DropoutRNN(keras.layers.RNN):
         stochastic = cell.is_stochastic(training)
         # Masks of this call (drawn by RNN.call before the loop) and weights in gate blocks, once per sequence.
         plan = cell.sequence_plan(sequences[:, 0, :], initial_state[0], stochastic)
-        noise = cell._step_noise(tuple(ops.shape(sequences)[:2]), sequences.dtype) if stochastic else None
+        noise = cell.step_noise(tuple(ops.shape(sequences)[:2]), sequences.dtype) if stochastic else None
         inputs = sequences if noise is None else (sequences, noise)
 
         def step(step_inputs, states):

@@ -2,20 +2,26 @@
 Krueger's zoneout LSTM/GRU.
 
 The cells are ``keras.layers.LSTMCell``/``GRUCell`` (same weights: names, shapes, gate order i, f, c, o and z, r, h,
-both GRU layouts ``reset_after=True``/``False``) whose step applies the masks of each paper; they work in
-``keras.layers.RNN``.
+both GRU layouts ``reset_after=True``/``False``). Each public cell's ``_step`` writes out its paper's update of the
+state in a few lines, from the gates that ``lstm_gates`` / ``gru_gates`` compute as Keras does.
 
-How a cell gets per-sequence masks. The cells follow Keras's ``DropoutRNNCell`` protocol: ``keras.layers.RNN`` calls
-``get_dropout_mask``/``get_recurrent_dropout_mask`` once before its time loop, the cell caches the masks and every
-step reuses them, and the RNN calls ``reset_dropout_mask``/``reset_recurrent_dropout_mask`` after the loop, so that
-the next call (the next batch in ``fit``) draws new masks, eagerly, in ``tf.function`` and under XLA alike. Masks
-carried in the recurrent state were rejected: they would show in ``return_state``, in user initial states and in the
-variables of stateful RNNs. As with Keras's cells, a cell called by hand step by step keeps its masks until
-``reset_dropout_mask()``/``reset_recurrent_dropout_mask()`` is called.
+Masks are drawn once per sequence, before the time loop, with Keras's ``DropoutRNNCell`` protocol:
+``keras.layers.RNN`` calls ``get_dropout_mask``/``get_recurrent_dropout_mask`` before its loop, the cell caches the
+masks, every step reuses them, and ``reset_dropout_mask``/``reset_recurrent_dropout_mask`` after the loop make the
+next call draw new ones. As with Keras's cells, a cell called by hand step by step keeps its masks until those resets.
+What the "recurrent" mask holds depends on the paper, and each cell names it for what it is:
 
-A step is split in two: ``_plan`` (weights cut into gate blocks, masks) is what the ready layers of
-``kerasdrop.layers.recurrent`` compute once per sequence, and ``_step`` is the work of one time step.
+- Gal (``VariationalLSTMCell``/``GRUCell``): one mask per gate on ``h_{t-1}``, ``(gates, batch, units)``;
+- Moon (``RNNDropLSTMCell``): the memory mask ``m`` and the output's ``m / keep``;
+- Semeniuta with ``per_step=False``: the mask of the candidate update, ``(batch, units)``.
+
+Noise drawn anew at every step (Semeniuta's ``per_step=True`` masks, zoneout's choices) comes from ``step_noise``.
+
+A step has two halves: the `Plan` (weights cut into gate blocks with their masks, the variant's sequence mask) is what
+the ready layers of ``kerasdrop.layers.recurrent`` prepare once per sequence, and ``_step`` is one time step.
 """
+
+from typing import NamedTuple
 
 import keras
 from keras import ops
@@ -24,11 +30,6 @@ from kerasdrop import _compat, _random
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_bool, check_positive_int, check_rate
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs, register
-
-# Per-gate pre-activations of a vector v: (v * mask_k) @ kernel_k + bias_k for each gate k, as separate small
-# products, one per gate. On CPU they run side by side: a whole LSTM training step measured 1.6x faster this way than
-# with one batched product over a (gates, batch, dim) stack, and 10% faster than Keras's single fused product even
-# without masks (see the README's benchmark section). A projection is a list of (kernel_k, bias_k, mask_k) blocks.
 
 
 def _gate_blocks(kernel, bias, masks, gates):
@@ -65,16 +66,27 @@ def _rates(**rates):
     return {name: check_rate(name, value) for name, value in rates.items()}
 
 
-class _DropoutCell(StochasticLayer):
-    """What every recurrent dropout cell shares: the mask protocol, the train/test switch and the step skeleton.
+class Plan(NamedTuple):
+    """What every step of one sequence shares.
 
-    Subclasses set ``gates`` and implement ``_sequence_mask`` (the per-sequence recurrent mask, or None), ``_plan``
-    and ``_step``; ``_step_noise`` draws masks that change at every step (Semeniuta's ``per_step``).
+    ``inputs`` and ``state`` are the per-gate projections of ``x_t`` and ``h_{t-1}``, lists of ``(kernel_k, bias_k,
+    mask_k)`` (Gal's masks are the ``mask_k`` of ``state``); ``sequence_mask`` is the per-sequence mask of the
+    variants that act on the state instead (Moon's memory mask, Semeniuta's candidate mask), or None.
+    """
+
+    inputs: list
+    state: list
+    sequence_mask: object = None
+
+
+class _DropoutCell(StochasticLayer):
+    """What every recurrent dropout cell shares: the mask protocol, the train/test switch and the call.
+
+    Subclasses set ``gates``, write ``_step`` and may draw a per-sequence mask (``_sequence_mask``) or per-step noise
+    (``step_noise`` with ``draws_every_step``).
     """
 
     gates = None
-    # True when the recurrent masks act on h_{t-1} per gate (Gal); otherwise they act on the state (see subclasses).
-    per_gate_recurrent_masks = False
 
     def __init__(self, units, **kwargs):
         super().__init__(check_positive_int("units", units), **kwargs)
@@ -106,7 +118,7 @@ class _DropoutCell(StochasticLayer):
         return getattr(self, "_dropout_mask", None)
 
     def get_recurrent_dropout_mask(self, step_input):
-        """The per-sequence recurrent mask of the variant (see ``_sequence_mask``), drawn once per sequence."""
+        """The variant's per-sequence recurrent mask (see ``_sequence_mask``), drawn once per sequence."""
         if getattr(self, "_recurrent_dropout_mask", None) is None:
             self._recurrent_dropout_mask = self._sequence_mask(step_input)
         return self._recurrent_dropout_mask
@@ -116,76 +128,69 @@ class _DropoutCell(StochasticLayer):
 
     @property
     def draws_every_step(self):
-        """Whether a training step draws noise of its own (`_step_noise`), besides the per-sequence masks; the one
-        condition `_step_noise` and MCDropout's check of Keras's RNN loop both read."""
+        """Whether a training step draws noise of its own (`step_noise`), besides the per-sequence masks; the one
+        condition `step_noise` and MCDropout's check of Keras's RNN loop both read."""
         return False
 
-    def _step_noise(self, batch_shape, dtype):
-        """Masks drawn anew at every step, shape ``batch_shape + (units,)``; None unless `draws_every_step`."""
+    def step_noise(self, batch_shape, dtype):
+        """Noise drawn anew at every step, shape ``batch_shape + (..., units)``; None unless `draws_every_step`."""
         return None
 
-    def _masks(self, inputs, state, stochastic):
-        if not stochastic:
-            return None, None
-        return self.get_dropout_mask(inputs), self.get_recurrent_dropout_mask(state)
-
     def call(self, inputs, states, training=False, plan=None, noise=None):
-        """One time step. The ready layers pass ``plan`` (and Semeniuta's per-step ``noise``), prepared once for the
-        whole sequence with `sequence_plan`; without them the step prepares its own, from the cached masks."""
+        """One time step. The ready layers pass ``plan`` (and the step's ``noise``), prepared once for the whole
+        sequence with `sequence_plan`; without them the step prepares its own, from the cached masks."""
         check_float_inputs(self, inputs)
         nested = keras.tree.is_nested(states)
         states = list(states) if nested else [states]
         if plan is None:
             stochastic = self.is_stochastic(training)
-            plan = self._plan(*self._masks(inputs, states[0], stochastic))
-            noise = self._step_noise((ops.shape(inputs)[0],), inputs.dtype) if stochastic else None
+            plan = self.sequence_plan(inputs, states[0], stochastic)
+            noise = self.step_noise((ops.shape(inputs)[0],), inputs.dtype) if stochastic else None
         output, new_states = self._step(inputs, states, plan, noise)
         return output, (new_states if nested else new_states[0])
 
     def sequence_plan(self, step_input, state, stochastic):
-        """``_plan`` for a whole sequence, with the masks of this call (used by the ready layers)."""
-        return self._plan(*self._masks(step_input, state, stochastic))
+        """The `Plan` of a sequence: this call's masks (none unless ``stochastic``) and the weights in gate blocks."""
+        if not stochastic:
+            return self._plan(None, None)
+        return self._plan(self.get_dropout_mask(step_input), self.get_recurrent_dropout_mask(state))
+
+    def _plan(self, input_masks, sequence_mask, state_masks=None):
+        input_bias, state_bias = self._biases()
+        return Plan(
+            inputs=_gate_blocks(self.kernel, input_bias, input_masks, self.gates),
+            state=_gate_blocks(self.recurrent_kernel, state_bias, state_masks, self.gates),
+            sequence_mask=sequence_mask,
+        )
 
 
 class _LSTMCell(_DropoutCell, keras.layers.LSTMCell):
-    """An LSTM step (gates i, f, c, o from ``x_t`` and ``h_{t-1}``), with hooks for the carry and the output."""
+    """An LSTM cell whose ``lstm_gates`` are Keras's: ``i, f, o = σ(·)`` and ``g = tanh(·)`` of
+    ``x_t W_k + h_{t-1} U_k + b_k``, each product with the gate's masks."""
 
     gates = 4
 
-    def _plan(self, input_masks, recurrent_masks):
-        gate_masks = recurrent_masks if self.per_gate_recurrent_masks else None
+    def _biases(self):
+        return self.bias, None
+
+    def lstm_gates(self, inputs, h_tm1, plan):
+        """The activated gates ``i, f, g, o`` of one step, from the masked per-gate projections of the plan."""
+        i, f, g, o = (x + h for x, h in zip(_project(inputs, plan.inputs), _project(h_tm1, plan.state), strict=True))
         return (
-            _gate_blocks(self.kernel, self.bias, input_masks, self.gates),
-            _gate_blocks(self.recurrent_kernel, None, gate_masks, self.gates),
-            recurrent_masks,
+            self.recurrent_activation(i),
+            self.recurrent_activation(f),
+            self.activation(g),
+            self.recurrent_activation(o),
         )
-
-    def _step(self, inputs, states, plan, noise):
-        input_blocks, recurrent_blocks, recurrent_masks = plan
-        h_tm1, c_tm1 = states[0], states[1]
-        pre_activations = zip(_project(inputs, input_blocks), _project(h_tm1, recurrent_blocks), strict=True)
-        i, f, g, o = (from_inputs + from_state for from_inputs, from_state in pre_activations)
-        i = self.recurrent_activation(i)
-        f = self.recurrent_activation(f)
-        g = self.activation(g)
-        o = self.recurrent_activation(o)
-        c = self._carry(f, c_tm1, i, g, recurrent_masks, noise)
-        h = self._output(o, c, recurrent_masks)
-        return h, [h, c]
-
-    def _carry(self, f, c_tm1, i, g, recurrent_masks, noise):
-        return f * c_tm1 + i * g
-
-    def _output(self, o, c, recurrent_masks):
-        return o * self.activation(c)
 
 
 class _GRUCell(_DropoutCell, keras.layers.GRUCell):
-    """A GRU step: inputs and state projected per gate, the candidate hook for Semeniuta.
+    """A GRU cell whose ``gru_gates`` are Keras's, in both of its layouts.
 
-    Both of Keras's layouts: ``reset_after=True`` (the default: separate input and recurrent biases, the reset gate
-    applied after the recurrent product) and ``reset_after=False`` (one bias, the reset gate applied to ``h_{t-1}``
-    before the product), with the weights of ``keras.layers.GRUCell`` of the same setting.
+    ``reset_after=True`` (the default: separate input and recurrent biases, the reset gate applied after the recurrent
+    product) and ``reset_after=False`` (one bias, the reset gate applied to ``h_{t-1}`` before the product), with the
+    weights of ``keras.layers.GRUCell`` of the same setting. Keras's update gate ``z`` keeps the old state:
+    ``h_t = z h_{t-1} + (1 - z) h̃_t``.
     """
 
     gates = 3
@@ -193,45 +198,29 @@ class _GRUCell(_DropoutCell, keras.layers.GRUCell):
     def __init__(self, units, reset_after=True, **kwargs):
         super().__init__(units, reset_after=check_bool("reset_after", reset_after), **kwargs)
 
-    def _plan(self, input_masks, recurrent_masks):
-        gate_masks = recurrent_masks if self.per_gate_recurrent_masks else None
+    def _biases(self):
         if self.bias is None:
-            input_bias, recurrent_bias = None, None
-        elif self.reset_after:
-            input_bias, recurrent_bias = ops.unstack(ops.convert_to_tensor(self.bias), 2, axis=0)
-        else:
-            input_bias, recurrent_bias = self.bias, None
-        return (
-            _gate_blocks(self.kernel, input_bias, input_masks, self.gates),
-            _gate_blocks(self.recurrent_kernel, recurrent_bias, gate_masks, self.gates),
-            recurrent_masks,
-        )
+            return None, None
+        if self.reset_after:
+            return tuple(ops.unstack(ops.convert_to_tensor(self.bias), 2, axis=0))
+        return self.bias, None
 
-    def _step(self, inputs, states, plan, noise):
-        input_blocks, recurrent_blocks, recurrent_masks = plan
-        h_tm1 = states[0]
-        x_z, x_r, x_h = _project(inputs, input_blocks)
-        h_z, h_r = _project(h_tm1, recurrent_blocks[:2])
+    def gru_gates(self, inputs, h_tm1, plan):
+        """The update gate ``z`` and the candidate ``h̃ = tanh(x W_h + r ∘ (h_{t-1} U_h) + b)`` of one step."""
+        x_z, x_r, x_h = _project(inputs, plan.inputs)
+        h_z, h_r = _project(h_tm1, plan.state[:2])
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         if self.reset_after:
-            (h_h,) = _project(h_tm1, recurrent_blocks[2:])
+            (h_h,) = _project(h_tm1, plan.state[2:])
             h_h = r * h_h
         else:
-            (h_h,) = _project(r * h_tm1, recurrent_blocks[2:])
-        candidate = self._candidate(self.activation(x_h + h_h), recurrent_masks, noise)
-        # Keras's update gate z keeps the old state: h = z h_{t-1} + (1 - z) candidate.
-        h = z * h_tm1 + (1 - z) * candidate
-        return h, [h]
-
-    def _candidate(self, candidate, recurrent_masks, noise):
-        return candidate
+            (h_h,) = _project(r * h_tm1, plan.state[2:])
+        return z, self.activation(x_h + h_h)
 
 
 class _VariationalMixin:
     """Gal's recurrent masks: one per gate on ``h_{t-1}``, shape ``(gates, batch, units)``, drawn once per sequence."""
-
-    per_gate_recurrent_masks = True
 
     def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, seed=None, mc=False, **kwargs):
         rates = _rates(dropout=dropout, recurrent_dropout=recurrent_dropout)
@@ -242,6 +231,10 @@ class _VariationalMixin:
             return None
         shape = (self.gates, ops.shape(state)[0], self.units)
         return inverted_masks(shape, self.recurrent_dropout, self.seed_generator, state.dtype)
+
+    def _plan(self, input_masks, state_masks):
+        # Gal's masks belong to the projections of h_{t-1}, one per gate.
+        return super()._plan(input_masks, None, state_masks=state_masks)
 
 
 @register
@@ -269,6 +262,13 @@ class VariationalLSTMCell(_VariationalMixin, _LSTMCell):
     Reference:
         - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287)
     """
+
+    def _step(self, inputs, states, plan, noise):
+        h_tm1, c_tm1 = states
+        i, f, g, o = self.lstm_gates(inputs, h_tm1, plan)  # x_t and h_{t-1} masked per gate in the projections
+        c = f * c_tm1 + i * g
+        h = o * self.activation(c)
+        return h, [h, c]
 
 
 @register
@@ -303,13 +303,15 @@ class RNNDropLSTMCell(_LSTMCell):
         scaled = inverted_masks(ops.shape(state), self.cell_dropout, self.seed_generator, state.dtype)
         return ops.cast(scaled > 0, state.dtype), scaled
 
-    def _carry(self, f, c_tm1, i, g, recurrent_masks, noise):
+    def _step(self, inputs, states, plan, noise):
+        h_tm1, c_tm1 = states
+        i, f, g, o = self.lstm_gates(inputs, h_tm1, plan)
         c = f * c_tm1 + i * g
-        return c if recurrent_masks is None else c * recurrent_masks[0]
-
-    def _output(self, o, c, recurrent_masks):
         h = o * self.activation(c)
-        return h if recurrent_masks is None else h * recurrent_masks[1]
+        if plan.sequence_mask is not None:
+            memory_mask, scaled_memory_mask = plan.sequence_mask  # m and m / keep
+            c, h = c * memory_mask, h * scaled_memory_mask
+        return h, [h, c]
 
     def get_config(self):
         config = super().get_config()
@@ -330,7 +332,7 @@ class _SemeniutaMixin:
             return None
         return inverted_masks(ops.shape(state), self.recurrent_dropout, self.seed_generator, state.dtype)
 
-    def _step_noise(self, batch_shape, dtype):
+    def step_noise(self, batch_shape, dtype):
         if not self.draws_every_step:
             return None
         return inverted_masks((*batch_shape, self.units), self.recurrent_dropout, self.seed_generator, dtype)
@@ -339,8 +341,9 @@ class _SemeniutaMixin:
     def draws_every_step(self):
         return self.per_step and self.recurrent_dropout > 0
 
-    def _dropped(self, candidate, recurrent_masks, noise):
-        mask = noise if noise is not None else recurrent_masks
+    def _dropped(self, candidate, plan, noise):
+        """``d(candidate)``: this step's mask (``per_step``), else the sequence's, else (test time) the identity."""
+        mask = noise if noise is not None else plan.sequence_mask
         return candidate if mask is None else candidate * mask
 
     def get_config(self):
@@ -368,8 +371,12 @@ class SemeniutaLSTMCell(_SemeniutaMixin, _LSTMCell):
         - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
     """
 
-    def _carry(self, f, c_tm1, i, g, recurrent_masks, noise):
-        return f * c_tm1 + i * self._dropped(g, recurrent_masks, noise)
+    def _step(self, inputs, states, plan, noise):
+        h_tm1, c_tm1 = states
+        i, f, g, o = self.lstm_gates(inputs, h_tm1, plan)
+        c = f * c_tm1 + i * self._dropped(g, plan, noise)
+        h = o * self.activation(c)
+        return h, [h, c]
 
 
 @register
@@ -391,6 +398,12 @@ class VariationalGRUCell(_VariationalMixin, _GRUCell):
     Reference:
         - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287)
     """
+
+    def _step(self, inputs, states, plan, noise):
+        h_tm1 = states[0]
+        z, candidate = self.gru_gates(inputs, h_tm1, plan)  # x_t and h_{t-1} masked per gate in the projections
+        h = z * h_tm1 + (1 - z) * candidate
+        return h, [h]
 
 
 @register
@@ -414,8 +427,11 @@ class SemeniutaGRUCell(_SemeniutaMixin, _GRUCell):
         - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
     """
 
-    def _candidate(self, candidate, recurrent_masks, noise):
-        return self._dropped(candidate, recurrent_masks, noise)
+    def _step(self, inputs, states, plan, noise):
+        h_tm1 = states[0]
+        z, candidate = self.gru_gates(inputs, h_tm1, plan)
+        h = z * h_tm1 + (1 - z) * self._dropped(candidate, plan, noise)
+        return h, [h]
 
 
 class _ZoneoutMixin:
@@ -426,7 +442,7 @@ class _ZoneoutMixin:
     (test time) a state is the expectation ``z · s_{t-1} + (1 - z) · s̃_t``.
     """
 
-    def _step_noise(self, batch_shape, dtype):
+    def step_noise(self, batch_shape, dtype):
         if not self.draws_every_step:
             return None
         shape = (*batch_shape, len(self.zoneouts), self.units)
@@ -438,17 +454,15 @@ class _ZoneoutMixin:
     def draws_every_step(self):
         return any(self.zoneouts)
 
-    def _step(self, inputs, states, plan, noise):
-        _, new_states = super()._step(inputs, states, plan, None)
-        zoned = []
-        for index, (previous, new, zoneout) in enumerate(zip(states, new_states, self.zoneouts, strict=True)):
-            if zoneout == 0:
-                zoned.append(new)
-            elif noise is None:
-                zoned.append(zoneout * previous + (1.0 - zoneout) * new)
-            else:
-                zoned.append(ops.where(noise[..., index, :] > 0, previous, new))
-        return zoned[0], zoned
+    def _zoned(self, state, previous, new, noise):
+        """State number ``state`` after zoneout: ``previous`` where this step's noise keeps it, else ``new``; at
+        test time (no noise) the expectation."""
+        zoneout = self.zoneouts[state]
+        if zoneout == 0:
+            return new
+        if noise is None:
+            return zoneout * previous + (1.0 - zoneout) * new
+        return ops.where(noise[..., state, :] > 0, previous, new)
 
     def get_config(self):
         config = super().get_config()
@@ -490,6 +504,14 @@ class ZoneoutLSTMCell(_ZoneoutMixin, _LSTMCell):
     def zoneouts(self):
         return (self.hidden_zoneout, self.cell_zoneout)
 
+    def _step(self, inputs, states, plan, noise):
+        h_tm1, c_tm1 = states
+        i, f, g, o = self.lstm_gates(inputs, h_tm1, plan)
+        c = f * c_tm1 + i * g
+        h = o * self.activation(c)  # from the memory's update before it is zoned out
+        h, c = self._zoned(0, h_tm1, h, noise), self._zoned(1, c_tm1, c, noise)
+        return h, [h, c]
+
     def get_config(self):
         return {**super().get_config(), "cell_zoneout": self.cell_zoneout, "hidden_zoneout": self.hidden_zoneout}
 
@@ -523,6 +545,12 @@ class ZoneoutGRUCell(_ZoneoutMixin, _GRUCell):
     @property
     def zoneouts(self):
         return (self.zoneout,)
+
+    def _step(self, inputs, states, plan, noise):
+        h_tm1 = states[0]
+        z, candidate = self.gru_gates(inputs, h_tm1, plan)
+        h = self._zoned(0, h_tm1, z * h_tm1 + (1 - z) * candidate, noise)
+        return h, [h]
 
     def get_config(self):
         return {**super().get_config(), "zoneout": self.zoneout}

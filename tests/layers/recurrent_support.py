@@ -90,7 +90,7 @@ def record_masks(cell):
 
         return wrapper
 
-    for hook in ("get_dropout_mask", "get_recurrent_dropout_mask", "_step_noise"):
+    for hook in ("get_dropout_mask", "get_recurrent_dropout_mask", "step_noise"):
         setattr(cell, hook, recording(hook))
     return seen
 
@@ -118,7 +118,7 @@ def reference(name, x, weights, seen, training=True):
     units = recurrent_kernel.shape[0]
     input_masks = seen.get("get_dropout_mask")
     recurrent = seen.get("get_recurrent_dropout_mask")
-    noise = seen.get("_step_noise")
+    noise = seen.get("step_noise")
     h, c = np.zeros((x.shape[0], units)), np.zeros((x.shape[0], units))
     outputs = []
     for t in range(x.shape[1]):
