@@ -43,7 +43,7 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: $(STAMP)
-	$(BIN)/ruff check kerasdrop tests examples benchmarks
+	$(BIN)/ruff check kerasdrop kerasdrop_cli.py tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,8 +1,13 @@
 """`kerasdrop list`: the catalogue names every public variant, and nothing that does not exist."""
 
+import importlib.metadata
+import subprocess
+import sys
+
 import keras
 
 import kerasdrop
+import kerasdrop_cli
 from kerasdrop import catalog, cli
 
 
@@ -37,3 +42,40 @@ def test_every_public_layer_is_in_the_cross_layer_checks():
     }
     covered = {case.id.split("-")[0] for case in CASES}
     assert covered == public_layers
+
+
+def _run_entry(*args):
+    """Runs the console command's entry module in a fresh interpreter; returns its output and the heavy modules it
+    imported."""
+    script = (
+        "import sys, kerasdrop_cli\n"
+        f"code = kerasdrop_cli.main({list(args)!r})\n"
+        "top = {name.split('.')[0] for name in sys.modules}\n"
+        "heavy = sorted(top & {'keras', 'tensorflow', 'jax', 'torch', 'kerasdrop'})\n"
+        "print('imported:', heavy, 'code:', code)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    return run.stdout, run.stderr
+
+
+def test_list_command_prints_the_catalogue_without_importing_keras_or_the_package():
+    stdout, stderr = _run_entry("list")
+    assert stdout == catalog.format_table() + "\nimported: [] code: 0\n"
+    assert stderr == ""
+
+
+def test_version_needs_no_import_of_keras():
+    stdout, _ = _run_entry("--version")
+    assert stdout == f"kerasdrop {kerasdrop.__version__}\nimported: [] code: 0\n"
+
+
+def test_console_command_runs_the_entry_module():
+    (entry,) = [
+        point for point in importlib.metadata.entry_points(group="console_scripts") if point.name == "kerasdrop"
+    ]
+    assert entry.value == "kerasdrop_cli:main"
+
+
+def test_other_commands_go_through_the_package(capsys):
+    assert kerasdrop_cli.main(["predict", "missing.keras", "missing.npy", "--output", "out.npz"]) == 2
+    assert "missing.keras" in capsys.readouterr().err
