@@ -73,44 +73,30 @@ def auroc(in_scores, out_scores):
     return float(roc_auc_score(truth, np.concatenate([in_scores, out_scores])))
 
 
-def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir="plots", verbose=1, print_fn=print):
-    """Trains, saves, reloads and samples the demo model; writes two plots; returns the figures printed as a dict."""
-    import kerasdrop
-    from kerasdrop import metrics, plot
-    from kerasdrop.datasets import load_digits
-
-    check_positive_int("epochs", epochs)
-    check_positive_int("samples", samples)
-    check_seed(seed)
-    keras.utils.set_random_seed(seed)
-    (x_train, y_train), (x_test, y_test) = load_digits(seed=seed)
-    print_fn(f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8 pixels")
-
+def _train_save_reload(x_train, y_train, epochs, output_dir, seed, verbose, print_fn):
+    """The demo model trained on the digits, saved to ``output_dir`` and loaded back: ``(reloaded model, path)``."""
     model = build_demo_model(seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     print_fn(f"training an MLP with kerasdrop Dropout and GaussianDropout (mc=True) for {epochs} epochs")
     callbacks = [EpochProgress(epochs)] if verbose else []
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks)
-
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, "demo_mlp.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
     print_fn(f"saved and reloaded {path}")
+    return reloaded, path
 
-    sampler = kerasdrop.MCDropout(reloaded, samples=samples, seed=seed)
-    print_fn(f"sampling the test digits {samples} times with MCDropout")
-    result = sampler.predict(x_test, verbose=verbose)
-    kerasdrop.set_mc(reloaded, False)  # dropout off: the deterministic (weight-averaging) prediction
-    deterministic = reloaded.predict(x_test, verbose=0)
-    scores = {
-        "deterministic": metrics.classification_scores(deterministic, y_test),
-        f"MC dropout, T={samples}": metrics.classification_scores(result.mean, y_test),
-    }
+
+def _print_scores(scores, print_fn):
     print_fn(f"{'test digits':<24s}{'accuracy':>10s}{'NLL':>10s}{'ECE':>10s}{'Brier':>10s}")
     for name, row in scores.items():
         print_fn(f"{name:<24s}{row['accuracy']:>10.4f}{row['nll']:>10.4f}{row['ece']:>10.4f}{row['brier']:>10.4f}")
 
+
+def _out_of_distribution(sampler, result, x_test, seed, print_fn):
+    """Predictive entropy and mutual information of the test digits and of each kind of unlike input, and how well
+    the entropy tells each kind from the test digits (AUROC); printed as a table."""
     entropy = {"test digits": result.predictive_entropy()}
     information = {"test digits": result.mutual_information()}
     for name, inputs in out_of_distribution_inputs(x_test, seed=seed).items():
@@ -128,6 +114,11 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
             separation[name] = auroc(entropy["test digits"], entropy[name])
             row = (f"{separation[name]:.3f}", f"{auroc(information['test digits'], information[name]):.3f}")
         print_fn(f"{name:<24s}{entropy[name].mean():>10.4f}{information[name].mean():>10.4f}{row[0]:>10s}{row[1]:>10s}")
+    return entropy, information, separation
+
+
+def _write_plots(result, y_test, entropy, plot_dir, print_fn):
+    from kerasdrop import plot
 
     os.makedirs(plot_dir, exist_ok=True)
     reliability_path = os.path.join(plot_dir, "reliability_diagram.png")
@@ -138,13 +129,45 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
         entropy["test digits"], outside, path=histogram_path, labels=("test digits", "out-of-distribution inputs")
     )
     print_fn(f"wrote {reliability_path} and {histogram_path}")
+    return [reliability_path, histogram_path]
 
+
+def _print_most_uncertain(result, y_test, entropy, print_fn, count=5):
     print_fn("most uncertain test images:")
-    for index in np.argsort(entropy["test digits"])[::-1][:5]:
+    for index in np.argsort(entropy)[::-1][:count]:
         print_fn(
             f"  #{index:<4d} label {y_test[index]}  predicted {result.mean[index].argmax()}  "
-            f"p={result.mean[index].max():.2f}  entropy {entropy['test digits'][index]:.3f}"
+            f"p={result.mean[index].max():.2f}  entropy {entropy[index]:.3f}"
         )
+
+
+def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir="plots", verbose=1, print_fn=print):
+    """Trains, saves, reloads and samples the demo model; writes two plots; returns the figures printed as a dict."""
+    import kerasdrop
+    from kerasdrop import metrics
+    from kerasdrop.datasets import load_digits
+
+    check_positive_int("epochs", epochs)
+    check_positive_int("samples", samples)
+    check_seed(seed)
+    keras.utils.set_random_seed(seed)
+    (x_train, y_train), (x_test, y_test) = load_digits(seed=seed)
+    print_fn(f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8 pixels")
+    reloaded, path = _train_save_reload(x_train, y_train, epochs, output_dir, seed, verbose, print_fn)
+
+    sampler = kerasdrop.MCDropout(reloaded, samples=samples, seed=seed)
+    print_fn(f"sampling the test digits {samples} times with MCDropout")
+    result = sampler.predict(x_test, verbose=verbose)
+    kerasdrop.set_mc(reloaded, False)  # dropout off: the deterministic (weight-averaging) prediction
+    deterministic = reloaded.predict(x_test, verbose=0)
+    scores = {
+        "deterministic": metrics.classification_scores(deterministic, y_test),
+        f"MC dropout, T={samples}": metrics.classification_scores(result.mean, y_test),
+    }
+    _print_scores(scores, print_fn)
+    entropy, information, separation = _out_of_distribution(sampler, result, x_test, seed, print_fn)
+    plots = _write_plots(result, y_test, entropy, plot_dir, print_fn)
+    _print_most_uncertain(result, y_test, entropy["test digits"], print_fn)
     return {
         "accuracy": scores[f"MC dropout, T={samples}"]["accuracy"],
         "mean_entropy": float(entropy["test digits"].mean()),
@@ -153,5 +176,5 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
         "mutual_information": {name: float(values.mean()) for name, values in information.items()},
         "auroc": separation,
         "model_path": path,
-        "plots": [reliability_path, histogram_path],
+        "plots": plots,
     }

@@ -4,14 +4,13 @@
 How the predictor runs a model is in `kerasdrop._sampler`; which layers make noise, in `kerasdrop._noise_layers`.
 """
 
-import math
 import threading
 import warnings
 
 import keras
 from keras import ops
 
-from kerasdrop import _compat, _mc_inputs, _mc_outputs, _sampler
+from kerasdrop import _compat, _mc_batches, _mc_inputs, _mc_outputs, _sampler
 from kerasdrop._mc_outputs import MCDropoutResult
 from kerasdrop._noise_layers import Selection
 from kerasdrop._validation import (
@@ -58,6 +57,26 @@ def _check_strategy(strategy):
     return strategy
 
 
+def _sampling_notes(plan, output_type, model_name):
+    """What the user should know about how a model is sampled: an output read as regression for want of a graph,
+    and containers called with ``training=True`` so that Keras's noise layers inside them sample."""
+    notes = []
+    if not plan.functional and "auto" in keras.tree.flatten(output_type):
+        notes.append(
+            f"MCDropout: output_type='auto' cannot see the output activation of model {model_name!r} (it has no "
+            "graph of layers), so its outputs are read as regression. Pass output_type='probabilities' or 'logits' "
+            "for a classifier."
+        )
+    if plan.trained_containers:
+        notes.append(
+            f"MCDropout calls {plan.trained_containers} with training=True so that Keras's noise layers inside sample "
+            "(nothing else inside changes in training). If their own code does something else in training (returns "
+            "logits instead of probabilities, say), use kerasdrop's dropout layers there: they sample under "
+            "MCDropout with training=False."
+        )
+    return notes
+
+
 class MCDropout:
     """Monte Carlo dropout predictions (Gal & Ghahramani 2016) of any Keras model with noise layers.
 
@@ -72,25 +91,15 @@ class MCDropout:
     layer gets the ``training`` value it needs, kerasdrop layers learn from a thread-local selection that they
     sample, and the noise layers draw from seed states handed to them in a ``keras.StatelessScope``.
 
-    How it is fast, for functional and Sequential models (models reloaded from ``.keras`` included): the part of
-    the network before the first sampling layer runs once per input; the rest runs on the inputs tiled ``k`` times
-    along the batch axis, so one call draws ``k`` samples of each input, with ``k`` as large as the memory budget
-    allows; Bernoulli dropout with a dyadic keep probability (rate 0.5, 0.25, 0.75, ...) draws 30 masks per random
-    integer. Subclassed models are run whole (no prefix). If a sampling layer shares one draw across the batch
-    (``Dropout`` with ``noise_shape=(1, ...)``, ``StochasticDropout``), samples are drawn one call at a time; each
-    input still gets independent draws.
-
-    How the sampler is compiled, per backend:
-
-    - TensorFlow: a ``tf.function``, traced once whatever the batch sizes and chunk sizes.
-    - JAX: a ``jax.jit`` function, traced and compiled once per batch shape and number of samples a call (the first
-      call of each costs the compilation; later calls reuse it). The model's variables are arguments of the
-      compiled function, read at each call: a model trained further after this object was made is sampled with
-      its new weights. Calls of one MCDropout take turns (its seed state moves from call to call).
-    - PyTorch: eager, without autograd (``torch.no_grad``); ``torch.compile`` did not pay for its compilation
-      here. Keras's own dropout inside RNN cells, attention layers and layers MCDropout calls whole draws from
-      torch's global generator when the layer has no seed, so an int ``seed`` does not repeat those samples; give
-      such layers a seed, or use kerasdrop's layers.
+    Functional and Sequential models (reloaded ones included) run the part of the network before the first
+    sampling layer once per input, and the rest on inputs tiled along the batch axis, so one call draws as many
+    samples as the memory budget allows; subclassed models run whole. If a sampling layer shares one draw across the
+    batch (``Dropout`` with ``noise_shape=(1, ...)``, ``StochasticDropout``), samples are drawn one call at a time.
+    The sampler is a ``tf.function`` traced once on TensorFlow, a ``jax.jit`` function on JAX (compiled once per
+    batch shape and number of samples a call, with the model's variables as arguments: a model trained further is
+    sampled with its new weights), and eager without autograd on PyTorch, where Keras's own dropout inside RNN
+    cells, attention layers and layers called whole draws from torch's global generator unless the layer has a
+    seed. The README's Monte Carlo section has the details.
 
     Args:
         model: a built ``keras.Model``.
@@ -189,6 +198,9 @@ class MCDropout:
         per batch shape and number of samples a call; on PyTorch, which runs it eagerly, once per call."""
         return self._sampler.trace_count
 
+    def _output_kinds(self):
+        return self._kinds
+
     def _structure(self):
         return self._sampler.plan.output_structure
 
@@ -199,25 +211,10 @@ class MCDropout:
 
     def _warn_once(self, stacklevel):
         """What the user should know about how this model is sampled, said once (from `predict`)."""
-        if self._warned:
-            return
-        self._warned = True
-        if not self._sampler.plan.functional and "auto" in keras.tree.flatten(self.output_type):
-            warnings.warn(
-                f"MCDropout: output_type='auto' cannot see the output activation of model {self.model.name!r} "
-                "(it has no graph of layers), so its outputs are read as regression. Pass "
-                "output_type='probabilities' or 'logits' for a classifier.",
-                stacklevel=stacklevel + 1,
-            )
-        trained = self._sampler.plan.trained_containers
-        if trained:
-            warnings.warn(
-                f"MCDropout calls {trained} with training=True so that Keras's noise layers inside sample (nothing "
-                "else inside changes in training). If their own code does something else in training (returns "
-                "logits instead of probabilities, say), use kerasdrop's dropout layers there: they sample under "
-                "MCDropout with training=False.",
-                stacklevel=stacklevel + 1,
-            )
+        if not self._warned:
+            self._warned = True
+            for message in _sampling_notes(self._sampler.plan, self.output_type, self.model.name):
+                warnings.warn(message, stacklevel=stacklevel + 1)
 
     def rows_per_call(self, inputs):
         """``(bytes_per_row, rows)`` for a batch of ``inputs``: the estimated size of one (input, sample) row of the
@@ -270,7 +267,9 @@ class MCDropout:
         for batch in _mc_inputs.iterate_batches(x, batch_size):
             inputs = self._standardize(batch)
             rows = self.rows_per_call(batch)[1]  # per batch: a dataset's batches may differ in their other sizes
-            parts.extend(self._sample_batch(self._sampler.prefix(inputs), rows, keep_samples))
+            frontier = self._sampler.prefix(inputs)
+            kinds = self._output_kinds
+            parts.extend(_mc_batches.sample_batch(self._sampler, frontier, self.samples, rows, kinds, keep_samples))
             self._warn_once(stacklevel=3)
             done += _mc_inputs.batch_size_of(inputs)
             if verbose != 0:
@@ -279,61 +278,11 @@ class MCDropout:
             raise ValueError("MCDropout.predict received no inputs (an empty array, dataset or generator).")
         if verbose != 0 and target is None:
             bar.update(done, finalize=True)
-        return self._results(parts)
+        return _mc_batches.results(parts, self._kinds, self.samples, self._structure())
 
     def _default_batch_size(self, x):
         rows = self.rows_per_call(keras.tree.map_structure(lambda array: array[:1], x))[1]
         return max(32, rows // self.samples if self.vectorized else rows)
-
-    def _sample_batch(self, frontier, rows, keep_samples):
-        """Moments of every input of one batch, in sub-batches and sample chunks of at most ``rows`` rows a replica.
-
-        Yields one list of `Moments` (one per output) per sub-batch.
-        """
-        size = _mc_inputs.batch_size_of(frontier)
-        sub_batch = min(size, rows)
-        copies = max(1, min(self.samples, rows // sub_batch)) if self.vectorized else 1
-        replicas = self.replicas
-        for start in range(0, size, sub_batch):
-            part = frontier
-            if sub_batch < size:
-                part = keras.tree.map_structure(lambda value, s=start: value[s : s + sub_batch], frontier)
-            count = _mc_inputs.batch_size_of(part)
-            moments = None
-            drawn = 0
-            while drawn < self.samples:
-                wanted = self.samples - drawn
-                per_replica = min(copies, math.ceil(wanted / replicas))
-                flat = [ops.convert_to_numpy(value) for value in self._sampler.sample(part, per_replica)]
-                step = min(wanted, len(flat[0]) // count)
-                if moments is None:
-                    moments = [_mc_outputs.Moments(keep_samples) for _ in self._kinds]
-                for accumulator, (samples, entropies) in zip(
-                    moments, _mc_outputs.split(flat, self._kinds), strict=True
-                ):
-                    samples = samples.reshape((-1, count) + samples.shape[1:])[:step]
-                    if entropies is not None:
-                        entropies = entropies.reshape((-1, count) + entropies.shape[1:])[:step]
-                    accumulator.add(samples, entropies)
-                drawn += step
-            yield moments
-
-    def _results(self, parts):
-        names = self._output_names()
-        results = [
-            _mc_outputs.result_from([part[index] for part in parts], kind, self.samples, names[index])
-            for index, kind in enumerate(self._kinds)
-        ]
-        structure = self._structure()
-        if not keras.tree.is_nested(structure):
-            return results[0]
-        return keras.tree.pack_sequence_as(structure, results)
-
-    def _output_names(self):
-        count = len(self._kinds)
-        if count == 1:
-            return ["the output"]
-        return [f"output {key!r}" for key in _mc_outputs.output_keys(self._structure(), count)]
 
     def export(self, path, input_signature=None):
         """Writes a TensorFlow SavedModel that serves these Monte Carlo predictions, for TF Serving and the like.

@@ -1,0 +1,58 @@
+"""How `kerasdrop.MCDropout.predict` cuts its work: each batch into sub-batches and its samples into sampler calls
+of at most the rows the memory budget allows, accumulated into moments and returned in the model's output structure.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from kerasdrop import _mc_inputs, _mc_outputs
+
+
+def sample_batch(sampler, frontier, samples, rows, output_kinds, keep_samples):
+    """Moments of every input of one batch, in sub-batches and sample chunks of at most ``rows`` rows a replica.
+
+    ``frontier`` is the batch after the sampler's prefix; ``output_kinds()`` gives the kinds of the model's outputs
+    (known after the first sampler call for a model without a graph). Yields one list of `Moments` (one per output)
+    per sub-batch.
+    """
+    size = _mc_inputs.batch_size_of(frontier)
+    sub_batch = min(size, rows)
+    copies = max(1, min(samples, rows // sub_batch)) if sampler.plan.tileable else 1
+    for start in range(0, size, sub_batch):
+        part = frontier
+        if sub_batch < size:
+            part = keras.tree.map_structure(lambda value, s=start: value[s : s + sub_batch], frontier)
+        count = _mc_inputs.batch_size_of(part)
+        moments = None
+        drawn = 0
+        while drawn < samples:
+            wanted = samples - drawn
+            per_replica = min(copies, math.ceil(wanted / sampler.replicas))
+            flat = [ops.convert_to_numpy(value) for value in sampler.sample(part, per_replica)]
+            step = min(wanted, len(flat[0]) // count)
+            kinds = output_kinds()
+            moments = moments or [_mc_outputs.Moments(keep_samples) for _ in kinds]
+            for accumulator, (drawn_samples, entropies) in zip(moments, _mc_outputs.split(flat, kinds), strict=True):
+                drawn_samples = drawn_samples.reshape((-1, count) + drawn_samples.shape[1:])[:step]
+                if entropies is not None:
+                    entropies = entropies.reshape((-1, count) + entropies.shape[1:])[:step]
+                accumulator.add(drawn_samples, entropies)
+            drawn += step
+        yield moments
+
+
+def results(parts, kinds, samples, structure):
+    """The `MCDropoutResult` of each output from the moments of every sub-batch, in the model's output structure."""
+    if len(kinds) == 1:
+        names = ["the output"]
+    else:
+        names = [f"output {key!r}" for key in _mc_outputs.output_keys(structure, len(kinds))]
+    per_output = [
+        _mc_outputs.result_from([part[index] for part in parts], kind, samples, names[index])
+        for index, kind in enumerate(kinds)
+    ]
+    if not keras.tree.is_nested(structure):
+        return per_output[0]
+    return keras.tree.pack_sequence_as(structure, per_output)
