@@ -35,6 +35,12 @@ def assert_above_chance(accuracy, n, classes):
     assert accuracy > bound, f"accuracy {accuracy:.3f} on {n} examples: not above chance {chance:.2f} (+ 5 sigma)"
 
 
+def assert_classifies_digits(model, x_test, y_test):
+    """``model`` (logits or probabilities) classifies the held-out digits above chance (see `assert_above_chance`)."""
+    predicted = np.argmax(to_numpy(model.predict(x_test, verbose=0)), axis=-1)
+    assert_above_chance(float(np.mean(predicted == y_test)), len(y_test), 10)
+
+
 def assert_mean_close(values, expected_mean, expected_std):
     """The mean of i.i.d. ``values`` (standard deviation ``expected_std``) lies within 5 sigma of ``expected_mean``."""
     values = np.asarray(values, dtype="float64").ravel()
@@ -450,8 +456,7 @@ def train_noisy_digits_mlp(scope=None):
         model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
     losses = model.fit(x_train, y_train, epochs=6, batch_size=64, verbose=0).history["loss"]
     assert np.all(np.isfinite(losses)), losses
-    accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=-1) == y_test))
-    assert_above_chance(accuracy, len(y_test), 10)
+    assert_classifies_digits(model, x_test, y_test)
     return model
 
 

@@ -178,7 +178,7 @@ def test_learned_rate_receives_the_finite_difference_gradient():
 
 def test_rate_changes_in_training_and_is_saved_exactly(tmp_path):
     keras.utils.set_random_seed(0)
-    (x, y), _ = load_digits("flat")
+    (x, y), (x_test, y_test) = load_digits("flat")
     concrete = kerasdrop.ConcreteDropout(
         keras.layers.Dense(32, activation="relu"), weight_regularizer=1e-6, dropout_regularizer=2.0 / len(x), seed=1
     )
@@ -186,8 +186,8 @@ def test_rate_changes_in_training_and_is_saved_exactly(tmp_path):
     model.compile(keras.optimizers.Adam(0.02), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     initial = concrete.rate
     assert initial == pytest.approx(0.1, rel=1e-5)
-    history = model.fit(x, y, batch_size=64, epochs=3, verbose=0).history["loss"]
-    assert history[-1] < 0.7 * history[0]
+    model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+    utils.assert_classifies_digits(model, x_test, y_test)
     assert abs(concrete.rate - initial) > 1e-3
     reloaded = utils.save_and_load(model, tmp_path)
     restored = reloaded.layers[0]
@@ -201,15 +201,15 @@ def test_rate_changes_in_training_and_is_saved_exactly(tmp_path):
 
 def test_spatial_variant_trains_on_digits():
     keras.utils.set_random_seed(0)
-    (x, y), _ = load_digits("image")
+    (x, y), (x_test, y_test) = load_digits("image")
     concrete = kerasdrop.ConcreteSpatialDropout2D(
         keras.layers.Conv2D(8, 3, activation="relu"), dropout_regularizer=2.0 / len(x), seed=1
     )
     model = keras.Sequential([keras.Input((8, 8, 1)), concrete, keras.layers.Flatten(), keras.layers.Dense(10)])
     model.compile(keras.optimizers.Adam(0.02), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     initial = concrete.rate
-    history = model.fit(x, y, batch_size=64, epochs=3, verbose=0).history["loss"]
-    assert history[-1] < 0.7 * history[0]
+    model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+    utils.assert_classifies_digits(model, x_test, y_test)
     assert concrete.rate != initial
 
 

@@ -462,13 +462,13 @@ def test_no_nan_with_zero_weights_and_extreme_parameters():
 def test_trains_on_digits(name):
     keras.utils.set_random_seed(0)
     conv = "Conv2D" in name
-    (x, y), _ = load_digits("image" if conv else "flat")
+    (x, y), (x_test, y_test) = load_digits("image" if conv else "flat")
     size = {"filters": 8, "kernel_size": 3} if conv else {"units": 32}
     layer = FACTORIES[name](**size, activation="relu", kl_weight=1.0 / len(x), seed=1)
     model = keras.Sequential([keras.Input(x.shape[1:]), layer, keras.layers.Flatten(), keras.layers.Dense(10)])
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(x, y, batch_size=64, epochs=3, verbose=0).history["loss"]
-    assert history[-1] < 0.7 * history[0], history
+    model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+    utils.assert_classifies_digits(model, x_test, y_test)
 
 
 # ---------------------------------------------------------------- errors

@@ -539,12 +539,12 @@ def test_fast_dropout_gradient_is_finite_at_zero_input():
 def test_trains_on_digits(name):
     keras.utils.set_random_seed(0)
     conv = "Conv2D" in name
-    (x, y), _ = load_digits("image" if conv else "flat")
+    (x, y), (x_test, y_test) = load_digits("image" if conv else "flat")
     layer = FACTORIES[name](**({"filters": 8, "kernel_size": 3} if conv else {"units": 32}), activation="relu", seed=1)
     model = keras.Sequential([keras.Input(x.shape[1:]), layer, keras.layers.Flatten(), keras.layers.Dense(10)])
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(x, y, batch_size=64, epochs=3, verbose=0).history["loss"]
-    assert history[-1] < 0.7 * history[0], history
+    model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+    utils.assert_classifies_digits(model, x_test, y_test)
 
 
 # ---------------------------------------------------------------- errors
