@@ -10,6 +10,7 @@ import pytest
 
 import kerasdrop
 from kerasdrop.datasets import load_digits
+from kerasdrop.layers._base import ReplicaSeedGenerator
 from tests import backend, utils
 from tests.layers.every_layer import beyond_the_cases
 from tests.layers.recurrent_support import (
@@ -40,6 +41,17 @@ def test_cell_with_zero_rates_is_the_keras_cell(cell_class):
     expected = utils.to_numpy(expected_layer(x))
     for training in (True, False):
         np.testing.assert_allclose(utils.to_numpy(ours(x, training=training)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell_class", CELL_CLASSES, ids=lambda c: c.__name__)
+def test_cell_holds_one_seed_state_its_own(cell_class):
+    """The Keras cell makes a seed generator in its constructor; ours replaces it, and the orphan is not left among
+    the cell's variables (nor saved with them)."""
+    cell = cell_class(UNITS, seed=1)
+    cell.build((None, 3))
+    (state,) = cell.non_trainable_variables
+    assert state is cell.seed_generator.state
+    assert isinstance(cell.seed_generator, ReplicaSeedGenerator)
 
 
 @pytest.mark.parametrize("name", IDENTITY_AT_TEST_TIME)
