@@ -1,6 +1,6 @@
 """kerasdrop: dropout variants for Keras 3, a Monte Carlo dropout predictor, and compression."""
 
-from kerasdrop import callbacks, compression, datasets, layers, metrics, plot, tflite
+from kerasdrop import acquisition, callbacks, compression, datasets, layers, metrics, plot, tflite
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
 from kerasdrop.layers.concrete import concrete_regularizers
 from kerasdrop.layers.dropout import drop_path_rates
@@ -17,6 +17,7 @@ __all__ = [
     "MCDropoutResult",
     "set_mc",
     "export_tflite",
+    "acquisition",
     "callbacks",
     "compression",
     "datasets",

@@ -1,0 +1,233 @@
+"""`kerasdrop.acquisition`: each score against its closed form, `batch_bald` against the brute-force greedy choice."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from kerasdrop import acquisition
+from kerasdrop.acquisition import _JointLabels
+
+SCORES = ["bald", "max_entropy", "variation_ratio", "mean_std", "margin", "random"]
+
+
+def softmax_samples(shape, seed, scale=2.0):
+    """Monte Carlo samples ``(T, N, C)`` of random softmax probabilities."""
+    logits = np.random.default_rng(seed).normal(scale=scale, size=shape)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return probs / probs.sum(axis=-1, keepdims=True)
+
+
+def one_hot(labels, classes):
+    """Samples ``(T, N, C)`` that each put all their mass on one class: ``labels`` ``(T, N)``."""
+    return np.eye(classes)[np.asarray(labels)]
+
+
+def entropy(p):
+    p = np.asarray(p, dtype="float64")
+    return -sum(value * math.log(value) for value in p.ravel() if value > 0)
+
+
+def brute_force_joint_mutual_information(samples, points):
+    """``I(y_points; w)`` by summing over every label configuration of ``points``."""
+    count, _, classes = samples.shape
+    joint = 0.0
+    for labels in itertools.product(range(classes), repeat=len(points)):
+        p = np.mean(np.prod([samples[:, j, c] for j, c in zip(points, labels, strict=True)], axis=0))
+        joint -= p * math.log(p) if p > 0 else 0.0
+    conditional = sum(np.mean([entropy(samples[t, j]) for t in range(count)]) for j in points)
+    return joint - conditional
+
+
+def brute_force_greedy(samples, k):
+    chosen = []
+    for _ in range(k):
+        candidates = [n for n in range(samples.shape[1]) if n not in chosen]
+        values = [brute_force_joint_mutual_information(samples, [*chosen, n]) for n in candidates]
+        chosen.append(candidates[int(np.argmax(values))])
+    return chosen
+
+
+# ---------------------------------------------------------------- closed forms
+
+
+def test_members_that_agree_have_zero_bald_and_members_that_disagree_completely_ln_c():
+    classes = 4
+    agree = np.broadcast_to(softmax_samples((1, 5, classes), seed=0), (6, 5, classes))
+    np.testing.assert_allclose(acquisition.bald(agree), 0.0, atol=1e-12)
+    # Each of C samples is sure of a different class: the mean is uniform, every sample has entropy 0.
+    disagree = one_hot(np.tile(np.arange(classes)[:, None], (1, 3)), classes)
+    np.testing.assert_allclose(acquisition.bald(disagree), math.log(classes), rtol=1e-12)
+    np.testing.assert_allclose(acquisition.max_entropy(disagree), math.log(classes), rtol=1e-12)
+    np.testing.assert_allclose(acquisition.mean_std(disagree), math.sqrt(classes - 1) / classes, rtol=1e-12)
+    np.testing.assert_allclose(acquisition.variation_ratio(disagree), 1 - 1 / classes, rtol=1e-12)
+    np.testing.assert_allclose(acquisition.margin(disagree), 0.0, atol=1e-12)
+
+
+def test_scores_equal_their_formulas_input_by_input():
+    samples = softmax_samples((7, 9, 5), seed=1)
+    mean = samples.mean(axis=0)
+    for n in range(samples.shape[1]):
+        expected_entropy = entropy(mean[n])
+        assert acquisition.max_entropy(samples)[n] == pytest.approx(expected_entropy, rel=1e-12)
+        conditional = np.mean([entropy(samples[t, n]) for t in range(7)])
+        assert acquisition.bald(samples)[n] == pytest.approx(expected_entropy - conditional, rel=1e-10)
+        stds = [math.sqrt(np.mean((samples[:, n, c] - mean[n, c]) ** 2)) for c in range(5)]
+        assert acquisition.mean_std(samples)[n] == pytest.approx(np.mean(stds), rel=1e-12)
+        top, second = sorted(mean[n])[-1], sorted(mean[n])[-2]
+        assert acquisition.margin(samples)[n] == pytest.approx(second - top, rel=1e-12)
+
+
+def test_variation_ratio_counts_the_modal_label():
+    # Input 0: labels 2, 2, 1, 2 -> 1 - 3/4; input 1: 0, 1, 2, 3 -> 1 - 1/4; input 2: all 3 -> 0.
+    labels = np.array([[2, 0, 3], [2, 1, 3], [1, 2, 3], [2, 3, 3]])
+    np.testing.assert_allclose(acquisition.variation_ratio(one_hot(labels, 4)), [0.25, 0.75, 0.0])
+
+
+def test_one_class_and_one_sample_edge_cases():
+    single_class = np.ones((3, 2, 1))
+    for name in ("bald", "max_entropy", "variation_ratio", "mean_std"):
+        np.testing.assert_array_equal(getattr(acquisition, name)(single_class), [0.0, 0.0])
+    np.testing.assert_array_equal(acquisition.margin(single_class), [-1.0, -1.0])
+    one_sample = softmax_samples((1, 4, 3), seed=2)
+    np.testing.assert_allclose(acquisition.bald(one_sample), 0.0, atol=1e-12)
+    np.testing.assert_array_equal(acquisition.variation_ratio(one_sample), 0.0)
+
+
+def test_random_scores_are_uniform_reproducible_and_new_without_seed():
+    samples = np.full((2, 10_000, 3), 1 / 3)
+    scores = acquisition.random(samples, seed=3)
+    assert scores.shape == (10_000,) and scores.min() >= 0.0 and scores.max() < 1.0
+    np.testing.assert_array_equal(scores, acquisition.random(samples, seed=3))
+    assert not np.array_equal(acquisition.random(samples), acquisition.random(samples))
+    # Uniform on [0, 1): mean 1/2 within 5 standard errors (sd 1/sqrt(12)).
+    assert abs(scores.mean() - 0.5) < 5 / math.sqrt(12 * scores.size)
+
+
+# ---------------------------------------------------------------- top_k
+
+
+def test_top_k_orders_by_score_and_breaks_ties_by_index():
+    np.testing.assert_array_equal(acquisition.top_k([0.1, 0.9, 0.5, 0.9, 0.2], 3), [1, 3, 2])
+    np.testing.assert_array_equal(acquisition.top_k(np.array([3, 1, 2]), 3), [0, 2, 1])
+    assert acquisition.top_k([1.0], 1).dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("scores", "k", "message"),
+    [
+        ([0.1, 0.2], 3, "`k`.*at most the number of pool inputs, 2.*3"),
+        ([0.1, 0.2], 0, "`k`"),
+        ([0.1, float("nan")], 1, "`scores`.*NaN"),
+        ([[0.1, 0.2]], 1, r"`scores`.*\(N,\).*\(1, 2\)"),
+    ],
+)
+def test_top_k_errors_name_the_argument(scores, k, message):
+    with pytest.raises(ValueError, match=message):
+        acquisition.top_k(scores, k)
+
+
+def test_top_k_of_strings_is_a_type_error():
+    with pytest.raises(TypeError, match="`scores`"):
+        acquisition.top_k(["a", "b"], 1)
+
+
+# ---------------------------------------------------------------- input checks
+
+
+@pytest.mark.parametrize("name", [*SCORES, "batch_bald"])
+@pytest.mark.parametrize(
+    ("samples", "message"),
+    [
+        (np.full((4, 3), 0.25), r"`samples`.*\(T, N, C\).*\(4, 3\)"),
+        (np.full((2, 3, 2), 0.7), "`samples`"),  # rows sum to 1.4
+        (np.stack([np.full((3, 2), 0.5), np.array([[1.5, -0.5]] * 3)]), "`samples`"),
+        (np.full((2, 3, 2), np.nan), "`samples`.*NaN"),
+        (np.zeros((0, 3, 2)), "`samples`.*at least one"),
+    ],
+    ids=["rank 2", "sums", "range", "nan", "no samples"],
+)
+def test_bad_samples_are_refused_with_the_argument_named(name, samples, message):
+    function = getattr(acquisition, name)
+    with pytest.raises(ValueError, match=message):
+        function(samples, 1) if name == "batch_bald" else function(samples)
+
+
+def test_batch_bald_argument_errors():
+    samples = softmax_samples((3, 4, 2), seed=0)
+    with pytest.raises(ValueError, match="`k`.*at most the number of pool inputs, 4"):
+        acquisition.batch_bald(samples, 5)
+    with pytest.raises(ValueError, match="`num_joint_samples`"):
+        acquisition.batch_bald(samples, 2, num_joint_samples=0)
+
+
+# ---------------------------------------------------------------- BatchBALD
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batch_bald_of_one_is_balds_argmax(seed):
+    samples = softmax_samples((8, 30, 4), seed=seed)
+    np.testing.assert_array_equal(acquisition.batch_bald(samples, 1), [np.argmax(acquisition.bald(samples))])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batch_bald_is_the_brute_force_greedy_choice(seed):
+    """Exact joint entropies (3^4 configurations fit the default budget): the greedy batch of the brute force."""
+    samples = softmax_samples((6, 7, 3), seed=10 + seed)
+    assert acquisition.batch_bald(samples, 4).tolist() == brute_force_greedy(samples, 4)
+
+
+def test_batch_bald_never_repeats_a_point():
+    samples = softmax_samples((5, 12, 3), seed=4)
+    for budget in (1_000, 20):  # exact, then drawn configurations from the third choice on
+        chosen = acquisition.batch_bald(samples, 12, num_joint_samples=budget, seed=0)
+        assert sorted(chosen.tolist()) == list(range(12))
+
+
+def test_batch_bald_skips_a_duplicate_that_top_k_bald_takes():
+    """Two copies of the most informative input, and a third input about other classes: BALD's top 2 are the two
+    copies, whose second label tells nothing new; BatchBALD takes the third input instead."""
+    labels = np.array([[0, 0, 2], [1, 1, 3], [0, 0, 3], [1, 1, 2]])  # (T=4, N=3): each sample sure of one class
+    samples = one_hot(labels, 4)
+    samples[:, 2] = 0.9 * samples[:, 2] + 0.1 / 4  # a little less informative than the copies
+    assert acquisition.top_k(acquisition.bald(samples), 2).tolist() == [0, 1]
+    assert acquisition.batch_bald(samples, 2).tolist() == [0, 2]
+
+
+def test_drawn_configurations_estimate_the_joint_entropy_within_five_standard_errors():
+    """Past the budget, ``H(y_A, y_n)`` is estimated from configurations drawn from the mixture of the samples: it is
+    within 5 standard errors of the exact value, the standard error computed exactly from every configuration."""
+    samples = softmax_samples((5, 6, 10), seed=7)
+    chosen, budget = [0, 1, 2], 999  # 10^3 configurations of three labels: one more than the budget
+    joint = _JointLabels(samples, budget, np.random.default_rng(1))
+    for index in chosen:
+        joint.add(index)
+    assert joint.log_scale is not None and joint.probs.shape == (budget, 5), "the configurations were not drawn"
+    estimate = joint.entropy_with_each()
+    labels = np.array(list(itertools.product(range(10), repeat=3)))  # (1000, 3)
+    given_w = np.prod([samples[:, j, labels[:, i]] for i, j in enumerate(chosen)], axis=0).T  # (1000, T)
+    p_m = given_w.mean(axis=1)
+    for n in range(samples.shape[1]):
+        # h(m) = -sum_c p(c | m) log p(m, c) for each configuration m; H = E_m h(m) under p(m).
+        p_mc = given_w @ samples[:, n, :] / samples.shape[0]  # (1000, C)
+        values = -np.sum(p_mc / p_m[:, None] * np.log(p_mc), axis=1)
+        exact = np.sum(p_m * values)
+        assert exact == pytest.approx(-np.sum(p_mc * np.log(p_mc)), rel=1e-12)
+        standard_error = math.sqrt(np.sum(p_m * (values - exact) ** 2) / budget)
+        assert abs(estimate[n] - exact) < 5 * standard_error, (n, estimate[n], exact, standard_error)
+
+
+def test_batch_bald_reads_mc_dropout_samples():
+    import keras
+
+    import kerasdrop
+
+    model = keras.Sequential(
+        [keras.Input((4,)), kerasdrop.Dropout(0.5, seed=1), keras.layers.Dense(3, activation="softmax")]
+    )
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    result = kerasdrop.MCDropout(model, samples=8, seed=0).predict(x, verbose=0, keep_samples=True)
+    chosen = acquisition.batch_bald(result.samples, 3)
+    assert chosen[0] == np.argmax(acquisition.bald(result.samples))
+    np.testing.assert_allclose(acquisition.bald(result.samples), result.mutual_information(), rtol=1e-5, atol=1e-6)

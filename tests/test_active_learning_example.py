@@ -1,0 +1,85 @@
+"""The active-learning example runs end to end with a tiny budget and writes what the README shows."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kerasdrop.datasets import load_digits
+from tests import utils
+
+TEST_IMAGES = 450  # the digits' test split
+
+
+@pytest.fixture(scope="module")
+def example():
+    return utils.load_example("active_learning_digits")
+
+
+@pytest.fixture(scope="module")
+def quick_run(example, tmp_path_factory):
+    output = tmp_path_factory.mktemp("active_learning")
+    return example.main(["--quick", "--output-dir", str(output)]), output
+
+
+def test_quick_run_labels_new_digits_each_round_for_every_strategy(example, quick_run):
+    results, _ = quick_run
+    assert results["labels"] == [20, 30, 40]
+    assert set(results["runs"]) == set(example.STRATEGIES)
+    (_, y_train), _ = load_digits(seed=0)
+    for runs in results["runs"].values():
+        (run,) = runs  # one seed
+        labelled = run["labelled"]
+        assert len(labelled) == 40 and len(set(labelled)) == 40, "a digit was labelled twice"
+        assert np.bincount(y_train[labelled[:20]], minlength=10).tolist() == [2] * 10
+        assert len(run["accuracy"]) == 3
+        for accuracy in run["accuracy"]:
+            assert accuracy * TEST_IMAGES == pytest.approx(round(accuracy * TEST_IMAGES), abs=1e-6)
+        utils.assert_above_chance(run["accuracy"][-1], TEST_IMAGES, 10)
+
+
+def test_the_same_seed_labels_the_same_digits(example, quick_run, tmp_path):
+    results, _ = quick_run
+    again = example.main(["--quick", "--strategies", "bald", "batch_bald", "--output-dir", str(tmp_path)])
+    for strategy in ("bald", "batch_bald"):
+        assert again["runs"][strategy] == results["runs"][strategy]
+
+
+def test_outputs_and_replot(example, quick_run):
+    results, output = quick_run
+    assert {path.name for path in output.iterdir()} == {"results.json", "results.md", "accuracy.png"}
+    assert (output / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (output / "results.md").read_text()
+    for strategy in example.STRATEGIES:
+        accuracy = results["runs"][strategy][0]["accuracy"]
+        # The table's cell is the run's accuracy at the last round (one seed: standard deviation 0).
+        assert f"| {example.LABELS[strategy]} | {100 * accuracy[-1]:.1f} ± 0.0 |" in table
+    assert json.loads((output / "results.json").read_text()) == results
+    (output / "results.md").unlink()
+    assert example.main(["--replot", "--output-dir", str(output)]) == results
+    assert (output / "results.md").read_text() == table
+
+
+def test_labels_to_reach_and_summary(example):
+    counts = [20, 30, 40, 50]
+    assert example.labels_to_reach([0.5, 0.86, 0.84, 0.91], counts, 0.85) == 30
+    assert example.labels_to_reach([0.5, 0.6, 0.7, 0.8], counts, 0.85) is None
+    assert example.checkpoints([20, 50, 100, 110]) == [50, 100, 110]
+    assert example.checkpoints([20, 30, 40]) == [40]
+    results = {
+        "labels": [50, 100],
+        "runs": {"bald": [{"accuracy": [0.80, 0.90]}, {"accuracy": [0.86, 0.88]}]},
+    }
+    row = example.summary(results)["bald"]
+    assert row["accuracy"] == {
+        "50": [pytest.approx(0.83), pytest.approx(0.03)],
+        "100": [pytest.approx(0.89), pytest.approx(0.01)],
+    }
+    assert row["labels_to_reach"]["0.85"] == {"mean": 75.0, "std": 25.0, "reached": 2}
+    assert row["labels_to_reach"]["0.90"] == {"mean": 100.0, "std": 0.0, "reached": 1}
+
+
+def test_bad_arguments_are_refused(example):
+    for argv in (["--initial", "15"], ["--seeds", "0"], ["--budget", "10"]):
+        with pytest.raises(SystemExit):
+            example.parse_args(argv)
