@@ -26,14 +26,15 @@ _CHUNK_VALUES = 4 * 1024 * 1024
 
 
 def _checked_samples(samples):
-    """``samples`` as float64 ``(T, N, C)`` probabilities with at least one sample and one input; raises otherwise."""
+    """``samples`` as float64 ``(T, N, C)`` probabilities with at least one sample and one input, each row divided by
+    its sum (float32 and float16 outputs sum to 1 only within their rounding); raises otherwise."""
     samples = check_probabilities("samples", samples, 3)
     if samples.shape[0] == 0 or samples.shape[1] == 0:
         raise ValueError(
             "Invalid value received for argument `samples`. Expected at least one Monte Carlo sample of at least one "
             f"input, shape (T, N, C) with T, N >= 1. Received: samples of shape {samples.shape}"
         )
-    return samples
+    return samples / samples.sum(axis=-1, keepdims=True)
 
 
 def bald(samples):
@@ -143,10 +144,17 @@ def top_k(scores, k):
         ``(k,)`` int64 indices into the pool.
     """
     array = np.asarray(scores)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise ArgumentTypeError(_message("scores", "a numeric array of shape (N,)", f"array of dtype {array.dtype}"))
+    real = np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating) or array.dtype == bool
+    if not real:
+        raise ArgumentTypeError(
+            "Invalid value received for argument `scores`. Expected a real-valued array of shape (N,). Received: "
+            f"scores of dtype {array.dtype}"
+        )
     if array.ndim != 1:
-        raise ValueError(_message("scores", "an array of shape (N,)", f"array of shape {array.shape}"))
+        raise ValueError(
+            "Invalid value received for argument `scores`. Expected an array of shape (N,). Received: scores of "
+            f"shape {array.shape}"
+        )
     if not np.all(np.isfinite(array)):
         raise ValueError("Invalid value received for argument `scores`: it contains NaN or infinite values.")
     k = _check_k(k, array.shape[0])
@@ -178,16 +186,18 @@ def batch_bald(samples, k, num_joint_samples=1000, seed=None):
     budget = check_positive_int("num_joint_samples", num_joint_samples)
     rng = np.random.default_rng(check_seed(seed))
     conditional = entropy_of(samples).mean(axis=0)  # E_t H(y_n | w_t), (N,)
-    joint = _JointLabels(samples, budget, rng)
-    chosen = []
+    # The first choice is BALD's argmax, computed in float64 like `bald` (the joint entropies below are float32).
+    chosen = [int(np.argmax(entropy_of(samples.mean(axis=0)) - conditional))]
     available = np.ones(samples.shape[1], dtype=bool)
-    for _ in range(k):
+    available[chosen[0]] = False
+    joint = _JointLabels(samples, budget, rng)
+    for _ in range(k - 1):
+        joint.add(chosen[-1])
         scores = joint.entropy_with_each() - conditional - conditional[chosen].sum()
         scores[~available] = -np.inf
         best = int(np.argmax(scores))
         chosen.append(best)
         available[best] = False
-        joint.add(best)
     return np.asarray(chosen, dtype="int64")
 
 
@@ -255,9 +265,12 @@ class _JointLabels:
         """Draws the label of input ``index`` in each configuration from its own sample ``t_m``, multiplies each
         configuration's probabilities under every sample by that label's, and rescales the rows to mean 1."""
         probs = self.samples[:, index, :]  # (T, C)
-        cumulative = np.cumsum(probs[self.drawn_from], axis=-1)
+        weights = probs[self.drawn_from]  # (M, C), each configuration's own sample
+        cumulative = np.cumsum(weights, axis=-1)
         uniform = self.rng.random(self.budget)[:, None] * cumulative[:, -1:]
-        labels = np.minimum((cumulative <= uniform).sum(axis=-1), probs.shape[1] - 1)
+        # At most the last class of positive probability, should rounding make the uniform draw reach the total.
+        last_positive = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=-1)
+        labels = np.minimum((cumulative <= uniform).sum(axis=-1), last_positive)
         self.probs = self.probs * probs[:, labels].T
         scale = self.probs.mean(axis=1)
         self.probs /= scale[:, None]

@@ -166,6 +166,26 @@ VARIANTS = (
         "Gal & Ghahramani 2016",
         "https://arxiv.org/abs/1506.02142",
     ),
+    Variant(
+        (
+            "acquisition.bald",
+            "acquisition.max_entropy",
+            "acquisition.variation_ratio",
+            "acquisition.mean_std",
+            "acquisition.margin",
+        ),
+        "active learning",
+        "which pool inputs to label next, from MC dropout samples",
+        "Gal, Islam & Ghahramani 2017",
+        "https://arxiv.org/abs/1703.02910",
+    ),
+    Variant(
+        ("acquisition.batch_bald",),
+        "active learning",
+        "a batch chosen by its joint mutual information with the weights",
+        "Kirsch, van Amersfoort & Gal 2019",
+        "https://arxiv.org/abs/1906.08158",
+    ),
 )
 
 
