@@ -6,7 +6,7 @@ Starts from 20 labelled training digits (two per class) and a pool of the other 
 highest, up to 300 labels. Strategies: BALD, max entropy, variation ratio and BatchBALD (a batch chosen jointly),
 against labelling at random; each over several seeds (the initial digits, the weights and the noise).
 
-    python examples/active_learning_digits.py             # the full run (about 20 minutes on 2 CPU cores)
+    python examples/active_learning_digits.py             # the full run (about 18 minutes on 2 CPU cores)
     python examples/active_learning_digits.py --quick     # a tiny budget, to check that it runs
 
 Writes results.md (the README's table), results.json and accuracy.png (test accuracy against the number of labels,

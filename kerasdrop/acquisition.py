@@ -223,8 +223,8 @@ class _JointLabels:
     def entropy_with_each(self):
         """``H(y_A, y_n)`` for every input ``n`` of the pool, ``(N,)``.
 
-        The joint probabilities and their logarithms are float32 (NumPy's vectorised float32 logarithm is several
-        times faster than float64's), summed in float64."""
+        The joint probabilities and their logarithms are float32 (NumPy's float32 logarithm is vectorised, its
+        float64 one is not), summed over the configurations in float32 and over the classes in float64."""
         count, pool, classes = self.samples.shape
         flat = self.samples32.reshape(count, pool * classes)
         rows = len(self.probs)
@@ -235,9 +235,9 @@ class _JointLabels:
             stop = min(pool, start + chunk)
             # p(y_A = m, y_n = c) = (1/T) sum_t p(m | w_t) p(c | w_t), for the inputs of this chunk.
             joint = probs @ flat[:, start * classes : stop * classes]
-            log_joint = np.log(np.maximum(joint, np.finfo("float32").tiny))
-            terms = -(joint * log_joint).reshape(rows, stop - start, classes).sum(axis=-1)  # (M, chunk)
-            result[start:stop] = terms.sum(axis=0, dtype="float64")
+            np.maximum(joint, np.finfo("float32").tiny, out=joint)  # 0 log 0 = 0
+            sums = np.einsum("mk,mk->k", joint, np.log(joint))  # sum over the configurations, (chunk * C,)
+            result[start:stop] = -sums.reshape(stop - start, classes).sum(axis=-1, dtype="float64")
         if self.log_scale is not None:
             # Drawn configurations: the estimate E_m[-sum_c p(c | y_A = m) log p(y_A = m, y_n = c)], with rows of mean
             # probability 1, so p(c | m) is the joint itself and log p gains each row's scale.
