@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -111,6 +112,25 @@ EPILOG = (
     "keras.saving.load_model (no custom_objects); the table's reload column is the largest difference between the "
     "reloaded model's test predictions and the trained model's."
 )
+
+
+def results_folder(output_dir, published, quick, name):
+    """Where a study script writes: ``output_dir`` when given; else, with ``--quick``, a folder in the system's
+    temporary one (a smoke test never replaces the published results); else ``published``."""
+    if output_dir is not None:
+        return output_dir
+    return os.path.join(tempfile.gettempdir(), f"kerasdrop_{name}_quick") if quick else published
+
+
+def read_results(output_dir):
+    """The ``results.json`` of an earlier run in ``output_dir`` (for ``--replot``); a clear exit when there is none."""
+    import json
+
+    path = os.path.join(output_dir, "results.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"--replot: no {path}; run the script first, or pass the --output-dir that holds it")
+    with open(path) as handle:
+        return json.load(handle)
 
 
 def parse_args(description, argv=None, epochs=20, extra=None):

@@ -7,18 +7,23 @@ highest, up to 300 labels. Strategies: BALD, max entropy, variation ratio and Ba
 against labelling at random; each over several seeds (the initial digits, the weights and the noise).
 
     python examples/active_learning_digits.py             # the full run (about 18 minutes on 2 CPU cores)
-    python examples/active_learning_digits.py --quick     # a tiny budget, to check that it runs
+    python examples/active_learning_digits.py --quick     # a tiny budget, to check that it runs (about 25 s)
 
 Writes results.md (the README's table), results.json and accuracy.png (test accuracy against the number of labels,
-mean and a band of one standard deviation over the seeds) into --output-dir (default docs/active_learning).
+mean and a band of one standard deviation over the seeds) into --output-dir (default docs/active_learning; --quick
+writes into the system's temporary folder unless given one).
 """
 
 import argparse
 import json
 import math
 import os
+import sys
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402  (sets the Keras backend)
+import numpy as np  # noqa: E402
 
 STRATEGIES = ("bald", "max_entropy", "variation_ratio", "batch_bald", "random")
 LABELS = {
@@ -32,6 +37,7 @@ LABELS = {
 CHECKPOINTS = (50, 100, 200, 300)
 TARGETS = (0.85, 0.90)
 HIDDEN, RATE, LEARNING_RATE, BATCH = 128, 0.5, 1e-3, 32
+DEFAULT_OUTPUT = os.path.join("docs", "active_learning")
 
 
 def build_model(seed):
@@ -156,6 +162,10 @@ def summary(results):
     return rows
 
 
+def _count(number, noun):
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def markdown(results):
     rows = summary(results)
     seeds = len(results["seeds"])
@@ -164,7 +174,7 @@ def markdown(results):
         f"Digits: {results['initial']} initial labels (two per class), {results['step']} acquired per round up to "
         f"{results['budget']}; MLP 64-{HIDDEN}-{HIDDEN}-10 with `kerasdrop.Dropout({RATE})`, retrained each round for "
         f"{results['train_steps']} steps of {BATCH}; {results['samples']} MC dropout samples of the pool; test "
-        f"accuracy on {results['test_size']} digits, mean ± std over {seeds} seed(s).",
+        f"accuracy on {results['test_size']} digits, mean ± std over {_count(seeds, 'seed')}.",
         "",
         "| strategy | "
         + " | ".join(f"accuracy at {c} labels" for c in reported)
@@ -178,7 +188,7 @@ def markdown(results):
         for target in TARGETS:
             reach = row["labels_to_reach"][f"{target:.2f}"]
             if reach["reached"] == 0:
-                cells.append(f"not reached ({seeds} seeds)")
+                cells.append(f"not reached ({_count(seeds, 'seed')})")
             else:
                 missing = "" if reach["reached"] == seeds else f" ({reach['reached']} of {seeds} seeds)"
                 cells.append(f"{reach['mean']:.0f} ± {reach['std']:.0f}{missing}")
@@ -201,7 +211,7 @@ def plot_curves(results, path):
         axis.fill_between(counts, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     axis.set_xlabel("labelled training digits")
     axis.set_ylabel("test accuracy (%)")
-    axis.set_title(f"Active learning on digits, MC dropout ({len(results['seeds'])} seeds, band: ± 1 std)")
+    axis.set_title(f"Active learning on digits, MC dropout ({_count(len(results['seeds']), 'seed')}, band: ± 1 std)")
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right")
     figure.tight_layout()
@@ -219,20 +229,28 @@ def write_outputs(results, output_dir):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--initial", type=int, default=20, help="initial labels, a multiple of 10 (default 20)")
-    parser.add_argument("--step", type=int, default=10, help="labels acquired per round (default 10)")
-    parser.add_argument("--budget", type=int, default=300, help="labels at the end (default 300)")
-    parser.add_argument("--samples", type=int, default=20, help="Monte Carlo samples of the pool (default 20)")
-    parser.add_argument("--train-steps", type=int, default=300, help="training steps per round (default 300)")
-    parser.add_argument("--output-dir", default=os.path.join("docs", "active_learning"))
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES), help="what to compare")
+    parser.add_argument("--seeds", type=int, default=5, help="runs per strategy (initial digits, weights, noise)")
+    parser.add_argument("--initial", type=int, default=20, help="initial labels, a multiple of 10")
+    parser.add_argument("--step", type=int, default=10, help="labels acquired per round")
+    parser.add_argument("--budget", type=int, default=300, help="labels at the end")
+    parser.add_argument("--samples", type=int, default=20, help="Monte Carlo samples of the pool")
+    parser.add_argument("--train-steps", type=int, default=300, help="training steps per round")
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help=f"where the results go (default {DEFAULT_OUTPUT}; with --quick a folder in the system's temporary one, "
+        "so that a smoke test never replaces the published results)",
+    )
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 rounds, few steps: checks that it runs")
     parser.add_argument("--replot", action="store_true", help="redraw the outputs from results.json, no training")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.budget, args.samples, args.train_steps = 1, args.initial + 2 * args.step, 5, 100
+    args.output_dir = _common.results_folder(args.output_dir, DEFAULT_OUTPUT, args.quick, "active_learning")
     for name in ("seeds", "initial", "step", "budget", "samples", "train_steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
@@ -244,14 +262,14 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if args.replot:
-        with open(os.path.join(args.output_dir, "results.json")) as handle:
-            results = json.load(handle)
+        results = _common.read_results(args.output_dir)
         write_outputs(results, args.output_dir)
         return results
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from kerasdrop.datasets import load_digits
 
     data = load_digits(seed=0)
+    if args.budget > len(data[0][1]):
+        raise SystemExit(f"--budget {args.budget} is more than the {len(data[0][1])} training digits")
     seeds = list(range(args.seeds))
     rounds = math.ceil((args.budget - args.initial) / args.step)
     results = {
@@ -277,6 +295,7 @@ def main(argv=None):
             )
     write_outputs(results, args.output_dir)
     print(markdown(results))
+    print(f"wrote results.md, results.json and accuracy.png to {args.output_dir}")
     return results
 
 

@@ -10,15 +10,20 @@ Experiments (each a table row set and a PNG):
     python examples/study_digits.py                      # the full study (about 10-15 minutes on 2 CPU cores)
     python examples/study_digits.py --quick              # a tiny budget, to check that it runs
 
-Writes results.md, results.json and one PNG per experiment into --output-dir (default docs/study).
+Writes results.md, results.json and one PNG per experiment into --output-dir (default docs/study; --quick writes
+into the system's temporary folder unless given one).
 """
 
 import argparse
 import json
 import os
+import sys
 import time
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402  (sets the Keras backend)
+import numpy as np  # noqa: E402
 
 HIDDEN = 256
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -233,13 +238,17 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--samples", type=int, default=50, help="Monte Carlo samples")
-    parser.add_argument("--output-dir", default=os.path.join("docs", "study"))
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help="where the results go (default docs/study; with --quick a folder in the system's temporary one)",
+    )
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, rates 0 and 0.5: checks that it runs")
     parser.add_argument("--replot", action="store_true", help="redraw the outputs from results.json, no training")
     args = parser.parse_args(argv)
+    args.output_dir = _common.results_folder(args.output_dir, os.path.join("docs", "study"), args.quick, "study")
     if args.replot:
-        with open(os.path.join(args.output_dir, "results.json")) as handle:
-            results = json.load(handle)
+        results = _common.read_results(args.output_dir)
         write_outputs(results, args.output_dir)
         return results
     rates = RATES

@@ -1,9 +1,11 @@
 """Active learning with Monte Carlo dropout: which unlabelled inputs to label next (Gal, Islam & Ghahramani 2017).
 
 Every score takes the Monte Carlo samples of a classifier's probabilities, an array ``(T, N, C)`` (``T`` samples of
-``N`` pool inputs over ``C`` classes, as ``MCDropout.predict(x, keep_samples=True).samples`` gives them), and returns
-one float per input, ``(N,)``: higher means more worth labelling. `top_k` turns scores into the indices to label;
-`batch_bald` chooses a whole batch at once. NumPy in, NumPy out; entropies in nats.
+``N`` pool inputs over ``C`` classes, as ``MCDropout.predict(x, keep_samples=True).samples`` gives them; that result
+itself is accepted too), and returns one float per input, ``(N,)``: higher means more worth labelling. One unit,
+``(T, N, 1)``, is a binary classifier's sigmoid output ``p``, read as the two classes ``[1 - p, p]``.
+`top_k` turns scores into the indices to label; `batch_bald` chooses a whole batch at once. NumPy in, NumPy out;
+entropies in nats.
 
 Example:
     ```python
@@ -16,6 +18,7 @@ Example:
 
 import numpy as np
 
+from kerasdrop._mc_outputs import MCDropoutResult
 from kerasdrop._validation import ArgumentTypeError, _message, check_positive_int, check_seed
 from kerasdrop.metrics import check_probabilities, entropy_of
 
@@ -27,8 +30,31 @@ _CHUNK_VALUES = 4 * 1024 * 1024
 
 def _checked_samples(samples):
     """``samples`` as float64 ``(T, N, C)`` probabilities with at least one sample and one input, each row divided by
-    its sum (float32 and float16 outputs sum to 1 only within their rounding); raises otherwise."""
-    samples = check_probabilities("samples", samples, 3)
+    its sum (float32 and float16 outputs sum to 1 only within their rounding), one unit ``p`` as ``[1 - p, p]``;
+    raises otherwise."""
+    if isinstance(samples, MCDropoutResult):
+        samples = samples.samples
+        if samples is None:
+            raise ValueError(
+                "Invalid value received for argument `samples`: an MCDropoutResult without its samples. Predict with "
+                "`MCDropout.predict(x, keep_samples=True)` to keep them."
+            )
+    if samples is None:
+        raise ValueError(
+            "Invalid value received for argument `samples`. Expected Monte Carlo samples of shape (T, N, C), as "
+            "`MCDropout.predict(x, keep_samples=True).samples` gives them. Received: samples=None"
+        )
+    array = np.asarray(samples)
+    if array.ndim == 3 and array.shape[-1] == 1 and array.dtype.kind in "fiub":
+        positive = array.astype("float64")
+        if np.all(np.isfinite(positive)) and positive.size and (positive.min() < 0 or positive.max() > 1):
+            raise ValueError(
+                "Invalid value received for argument `samples`. Expected probabilities in [0, 1] (one unit: a "
+                "sigmoid output; apply a sigmoid to logits first). Received values in "
+                f"[{positive.min():.4g}, {positive.max():.4g}]"
+            )
+        array = np.concatenate([1.0 - positive, positive], axis=-1)
+    samples = check_probabilities("samples", array, 3)
     if samples.shape[0] == 0 or samples.shape[1] == 0:
         raise ValueError(
             "Invalid value received for argument `samples`. Expected at least one Monte Carlo sample of at least one "
@@ -97,7 +123,7 @@ def mean_std(samples):
 
 def margin(samples):
     """The negated margin between the two most probable classes of the mean prediction, ``-(p_(1) - p_(2))``:
-    highest (0) where the two top classes tie. With one class the margin is that class's probability, 1.
+    highest (0) where the two top classes tie.
 
     Args:
         samples: array ``(T, N, C)`` of Monte Carlo class probabilities.
@@ -106,8 +132,6 @@ def margin(samples):
         ``(N,)`` float64, in ``[-1, 0]``.
     """
     mean = _checked_samples(samples).mean(axis=0)
-    if mean.shape[-1] == 1:
-        return -mean[:, 0]
     top_two = np.sort(mean, axis=-1)[:, -2:]
     return top_two[:, 0] - top_two[:, 1]
 

@@ -85,11 +85,21 @@ def test_variation_ratio_counts_the_modal_label():
     np.testing.assert_allclose(acquisition.variation_ratio(one_hot(labels, 4)), [0.25, 0.75, 0.0])
 
 
-def test_one_class_and_one_sample_edge_cases():
-    single_class = np.ones((3, 2, 1))
+def test_one_unit_is_a_binary_classifiers_probability_of_the_positive_class():
+    p = np.random.default_rng(3).random((6, 9, 1))
+    two_classes = np.concatenate([1 - p, p], axis=-1)
+    for name in ("bald", "max_entropy", "variation_ratio", "mean_std", "margin"):
+        np.testing.assert_array_equal(getattr(acquisition, name)(p), getattr(acquisition, name)(two_classes))
+    np.testing.assert_array_equal(acquisition.batch_bald(p, 4), acquisition.batch_bald(two_classes, 4))
+    certain = np.ones((3, 2, 1))  # sure of the positive class
     for name in ("bald", "max_entropy", "variation_ratio", "mean_std"):
-        np.testing.assert_array_equal(getattr(acquisition, name)(single_class), [0.0, 0.0])
-    np.testing.assert_array_equal(acquisition.margin(single_class), [-1.0, -1.0])
+        np.testing.assert_array_equal(getattr(acquisition, name)(certain), [0.0, 0.0])
+    np.testing.assert_array_equal(acquisition.margin(certain), [-1.0, -1.0])
+    with pytest.raises(ValueError, match=r"`samples`.*\[0, 1\].*sigmoid.*\[1.001, 1.973\]"):
+        acquisition.bald(p + 1.0)
+
+
+def test_one_sample_has_no_disagreement():
     one_sample = softmax_samples((1, 4, 3), seed=2)
     np.testing.assert_allclose(acquisition.bald(one_sample), 0.0, atol=1e-12)
     np.testing.assert_array_equal(acquisition.variation_ratio(one_sample), 0.0)
@@ -265,6 +275,18 @@ def test_drawn_configurations_estimate_the_joint_entropy_within_five_standard_er
         assert abs(estimate[n] - exact) < 5 * standard_error, (n, estimate[n], exact, standard_error)
 
 
+def test_a_result_without_samples_or_none_says_to_keep_them():
+    import keras
+
+    import kerasdrop
+
+    model = keras.Sequential([keras.Input((4,)), kerasdrop.Dropout(0.5), keras.layers.Dense(3, activation="softmax")])
+    result = kerasdrop.MCDropout(model, samples=4, seed=0).predict(np.zeros((5, 4), "float32"), verbose=0)
+    for samples in (result, result.samples):
+        with pytest.raises(ValueError, match="`samples`.*keep_samples=True"):
+            acquisition.bald(samples)
+
+
 def test_batch_bald_reads_mc_dropout_samples():
     import keras
 
@@ -278,3 +300,18 @@ def test_batch_bald_reads_mc_dropout_samples():
     chosen = acquisition.batch_bald(result.samples, 3)
     assert chosen[0] == np.argmax(acquisition.bald(result.samples))
     np.testing.assert_allclose(acquisition.bald(result.samples), result.mutual_information(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(acquisition.bald(result), acquisition.bald(result.samples))
+
+
+def test_bald_of_a_sigmoid_classifier_is_its_mutual_information():
+    import keras
+
+    import kerasdrop
+
+    model = keras.Sequential(
+        [keras.Input((4,)), kerasdrop.Dropout(0.5, seed=1), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    result = kerasdrop.MCDropout(model, samples=8, seed=0).predict(x, verbose=0, keep_samples=True)
+    assert result.samples.shape == (8, 20, 1)
+    np.testing.assert_allclose(acquisition.bald(result), result.mutual_information(), rtol=1e-5, atol=1e-6)

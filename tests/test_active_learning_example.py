@@ -1,6 +1,8 @@
 """The active-learning example runs end to end with a tiny budget and writes what the README shows."""
 
 import json
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -79,7 +81,17 @@ def test_labels_to_reach_and_summary(example):
     assert row["labels_to_reach"]["0.90"] == {"mean": 100.0, "std": 0.0, "reached": 1}
 
 
-def test_bad_arguments_are_refused(example):
+def test_bad_arguments_are_refused(example, tmp_path):
     for argv in (["--initial", "15"], ["--seeds", "0"], ["--budget", "10"]):
         with pytest.raises(SystemExit):
             example.parse_args(argv)
+    with pytest.raises(SystemExit, match="--budget 10020 is more than the 1347 training digits"):
+        example.main(["--quick", "--step", "5000", "--output-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--replot: no .*results.json"):
+        example.main(["--replot", "--output-dir", str(tmp_path / "empty")])
+
+
+def test_quick_runs_never_write_into_the_published_results_by_default(example):
+    assert example.parse_args([]).output_dir == os.path.join("docs", "active_learning")
+    quick = example.parse_args(["--quick"]).output_dir
+    assert os.path.commonpath([quick, tempfile.gettempdir()]) == tempfile.gettempdir()
