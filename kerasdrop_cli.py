@@ -36,8 +36,9 @@ def main(argv=None):
     if argv == ["list"]:
         print(load_catalog().format_table())
         return 0
-    if argv == ["--version"] and _installed_version():
-        print(f"kerasdrop {_installed_version()}")
+    version = _installed_version() if argv == ["--version"] else None
+    if version:
+        print(f"kerasdrop {version}")
         return 0
     from kerasdrop.cli import main as run_command
 

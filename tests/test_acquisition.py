@@ -269,7 +269,6 @@ def test_drawn_configurations_estimate_the_joint_entropy_within_five_standard_er
         p_mc = given_w @ samples[:, n, :] / samples.shape[0]  # (configurations, C)
         values = -np.sum(p_mc / p_m[:, None] * np.log(p_mc), axis=1)
         exact = np.sum(p_m * values)
-        assert exact == pytest.approx(-np.sum(p_mc * np.log(p_mc)), rel=1e-12)
         standard_error = math.sqrt(np.sum(p_m * (values - exact) ** 2) / budget)
         assert standard_error > 1e-3  # the draws vary: the bound is not trivially met
         assert abs(estimate[n] - exact) < 5 * standard_error, (n, estimate[n], exact, standard_error)
