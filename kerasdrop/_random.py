@@ -11,12 +11,19 @@ and 0, so TensorFlow (and TensorFlow Lite, in each interpreter) seeds them from 
 
 The context is thread-local, like `kerasdrop._sampling_context`: other threads keep drawing with ``keras.random``
 meanwhile.
+
+A draw whose shape has a batch axis names it (``batch_axis``). While `kerasdrop.MCDropout` samples joint draws
+(`kerasdrop._sampling_context.shared_copies`), such a draw makes one value per sample along that axis and repeats
+it over the rows of the sample, so that every input of a sample sees the same noise (see `shared_over_batch`).
 """
 
 import contextlib
 import threading
 
 import keras
+from keras import ops
+
+from kerasdrop import _sampling_context
 
 _state = threading.local()
 
@@ -63,23 +70,46 @@ def _stateful_uniform(shape, minval, maxval, dtype):
     return tf.cast(unit, dtype)
 
 
-def uniform(shape, seed, dtype="float32", minval=0.0, maxval=1.0):
+def shared_over_batch(shape, batch_axis, draw):
+    """``draw(shape)``, except while MCDropout samples joint draws: then the noise of the ``copies`` samples tiled
+    along ``batch_axis`` (sample-major) is drawn once per sample and repeated over that sample's rows.
+
+    With ``batch_axis=None`` (the shape has no batch axis: a kernel mask, a rate) it is always ``draw(shape)``.
+    ``shape``'s entries may be ints or scalar tensors.
+    """
+    copies = _sampling_context.shared_copies()
+    if copies is None or batch_axis is None:
+        return draw(shape)
+    shape = list(shape)
+    before, rows, after = shape[:batch_axis], shape[batch_axis], shape[batch_axis + 1 :]
+    noise = draw((*before, copies, 1, *after))
+    noise = ops.broadcast_to(noise, (*before, copies, rows // copies, *after))
+    return ops.reshape(noise, (*before, rows, *after))
+
+
+def uniform(shape, seed, dtype="float32", minval=0.0, maxval=1.0, batch_axis=None):
     """Uniform floats on ``[minval, maxval)`` of ``shape``; ``seed`` is an int or a ``keras.random.SeedGenerator``.
 
     ``dtype=None`` means ``keras.config.floatx()``, as in Keras. In the stateful mode the draw is made in float32 and
-    cast to ``dtype``.
+    cast to ``dtype``. ``batch_axis``: the axis of ``shape`` that runs over the batch, if any (see
+    `shared_over_batch`).
     """
+    if batch_axis is not None:
+        return shared_over_batch(shape, batch_axis, lambda part: uniform(part, seed, dtype, minval, maxval))
     if stateful():
         return _stateful_uniform(shape, minval, maxval, _float_dtype(dtype))
     return keras.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
 
 
-def normal(shape, seed, mean=0.0, stddev=1.0, dtype="float32"):
+def normal(shape, seed, mean=0.0, stddev=1.0, dtype="float32", batch_axis=None):
     """Normal floats ``N(mean, stddev^2)`` of ``shape``; ``seed`` is an int or a ``keras.random.SeedGenerator``.
 
     ``dtype=None`` means ``keras.config.floatx()``, as in Keras. In the stateful mode the draw is made in float32 and
-    cast to ``dtype``.
+    cast to ``dtype``. ``batch_axis``: the axis of ``shape`` that runs over the batch, if any (see
+    `shared_over_batch`).
     """
+    if batch_axis is not None:
+        return shared_over_batch(shape, batch_axis, lambda part: normal(part, seed, mean, stddev, dtype))
     if stateful():
         import tensorflow as tf
 
@@ -92,15 +122,18 @@ def normal(shape, seed, mean=0.0, stddev=1.0, dtype="float32"):
     return keras.random.normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
 
 
-def randint(shape, low, high, seed, dtype="int32"):
+def randint(shape, low, high, seed, dtype="int32", batch_axis=None):
     """Integers uniform on ``[low, high)`` of ``shape``; ``seed`` is an int or a ``keras.random.SeedGenerator``.
 
     In the stateful mode: ``floor(u * (high - low)) + low`` with ``u`` a float32 uniform (2**23 equally likely
     values in [0, 1)), clipped below ``high``. Each integer then has probability ``floor(2**23 / n) / 2**23`` or
     ``ceil(2**23 / n) / 2**23`` for ``n = high - low``, a relative error below ``n / 2**23`` (0.6% for the 50,176
     pixels of a 224 x 224 image, where `kerasdrop.Cutout` draws its centres); exact for powers of two up to 2**23.
-    ``low`` and ``high`` may be ints or scalar int tensors.
+    ``low`` and ``high`` may be ints or scalar int tensors. ``batch_axis``: the axis of ``shape`` that runs over the
+    batch, if any (see `shared_over_batch`).
     """
+    if batch_axis is not None:
+        return shared_over_batch(shape, batch_axis, lambda part: randint(part, low, high, seed, dtype))
     if stateful():
         import tensorflow as tf
 

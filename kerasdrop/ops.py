@@ -38,9 +38,11 @@ def resolve_noise_shape(inputs, noise_shape):
     return tuple(input_shape[axis] if size is None else size for axis, size in enumerate(noise_shape))
 
 
-def bernoulli_mask(shape, keep, seed, dtype="float32"):
-    """A tensor of 0s and 1s with ``P(1) = keep``; ``keep`` may be a float or a scalar float32 tensor."""
-    uniform = _random.uniform(shape, seed, dtype="float32")
+def bernoulli_mask(shape, keep, seed, dtype="float32", batch_axis=None):
+    """A tensor of 0s and 1s with ``P(1) = keep``; ``keep`` may be a float or a scalar float32 tensor.
+
+    ``batch_axis``: the axis of ``shape`` that runs over the batch, if any (see `kerasdrop._random`)."""
+    uniform = _random.uniform(shape, seed, dtype="float32", batch_axis=batch_axis)
     return ops.cast(ops.less(uniform, keep), dtype)
 
 
@@ -54,7 +56,7 @@ def dropout(inputs, rate, noise_shape=None, seed=None, scaling="inverted"):
     if isinstance(rate, numbers.Real) and rate == 0:
         return inputs
     keep = 1.0 - rate
-    kept = bernoulli_mask(resolve_noise_shape(inputs, noise_shape), keep, seed, dtype="bool")
+    kept = bernoulli_mask(resolve_noise_shape(inputs, noise_shape), keep, seed, dtype="bool", batch_axis=0)
     if scaling == "inverted":
         inputs = inputs * ops.cast(1.0 / keep, inputs.dtype)
     # A selection, not a product with the mask: a dropped unit is exactly 0 even where the input is inf or NaN.
@@ -66,7 +68,7 @@ def gaussian_dropout(inputs, rate, seed=None):
     if rate == 0:
         return inputs
     stddev = (rate / (1.0 - rate)) ** 0.5
-    noise = _random.normal(ops.shape(inputs), seed, mean=1.0, stddev=stddev, dtype="float32")
+    noise = _random.normal(ops.shape(inputs), seed, mean=1.0, stddev=stddev, dtype="float32", batch_axis=0)
     return inputs * ops.cast(noise, inputs.dtype)
 
 
@@ -201,7 +203,7 @@ def _packed_table(numerator, bits, scale, dtype):
     return ops.convert_to_tensor((kept * scale).astype("float32"), dtype=dtype)
 
 
-def packed_bernoulli_mask(shape, keep, seed, scale=1.0, dtype="float32"):
+def packed_bernoulli_mask(shape, keep, seed, scale=1.0, dtype="float32", batch_axis=None):
     """A Bernoulli(keep) mask times ``scale`` that draws many masks from each random integer; exact for dyadic keep.
 
     ``keep`` must be a float of the form ``numerator / 2**bits`` with ``bits <= 10`` (see `dyadic_fraction`). Each
@@ -218,7 +220,12 @@ def packed_bernoulli_mask(shape, keep, seed, scale=1.0, dtype="float32"):
         seed: int or ``keras.random.SeedGenerator``.
         scale: value of the kept entries (``1 / keep`` for inverted dropout).
         dtype: dtype of the mask.
+        batch_axis: the axis of ``shape`` that runs over the batch, if any (see `kerasdrop._random`).
     """
+    if batch_axis is not None:
+        return _random.shared_over_batch(
+            shape, batch_axis, lambda part: packed_bernoulli_mask(part, keep, seed, scale, dtype)
+        )
     fraction = dyadic_fraction(keep)
     if fraction is None:
         raise ValueError(f"packed_bernoulli_mask needs keep = k / 2**bits with bits <= 10. Received: keep={keep}")

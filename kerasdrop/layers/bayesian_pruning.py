@@ -137,7 +137,7 @@ def sample_truncated_log_normal(mu, log_sigma, shape, seed):
     sigma = ops.exp(log_sigma)
     alpha, beta = _standardized_bounds(mu, sigma)
     z = ops.exp(log_normal_interval(alpha, beta))
-    uniform = _random.uniform(shape, seed, dtype="float32")
+    uniform = _random.uniform(shape, seed, dtype="float32", batch_axis=0)
     probability = ops.clip(normal_cdf(alpha) + uniform * z, _PROBABILITY_EPS, 1.0 - _PROBABILITY_EPS)
     erfinv = kd_ops.erfinv_polynomial if _random.stateful() else ops.erfinv
     x = mu + sigma * _SQRT2 * erfinv(2.0 * probability - 1.0)

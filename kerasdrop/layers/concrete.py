@@ -135,7 +135,12 @@ class _ConcreteDropout(KLTerm, StochasticLayer, keras.layers.Wrapper):
         """One draw of the Concrete drop variable ``z`` (float32, mask shape): near 1 = dropped."""
         p_logit = self._p_logit()
         u = _random.uniform(
-            self._noise_shape(inputs), self.seed_generator, dtype="float32", minval=_UNIFORM_FLOOR, maxval=1.0
+            self._noise_shape(inputs),
+            self.seed_generator,
+            dtype="float32",
+            minval=_UNIFORM_FLOOR,
+            maxval=1.0,
+            batch_axis=0,
         )
         u = ops.cast(u, p_logit.dtype)
         logistic = ops.log(u) - ops.log1p(-u)

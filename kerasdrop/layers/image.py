@@ -38,7 +38,7 @@ def cutout_mask(batch, height, width, side, holes, seed):
     and hole; the square covers rows ``[cy - side // 2, cy - side // 2 + side)`` (columns alike), clipped to the
     image, so a centre near the border leaves a partial square. Holes may overlap.
     """
-    centres = _random.randint((batch, holes, 1), 0, height * width, seed, dtype="int32")
+    centres = _random.randint((batch, holes, 1), 0, height * width, seed, dtype="int32", batch_axis=0)
     rows = ops.arange(height, dtype="int32")
     cols = ops.arange(width, dtype="int32")
     top = centres // width - side // 2
@@ -72,21 +72,26 @@ def dropblock_keep_mask(shape, rate, block_size, data_format, seed):
     ``block - 1`` on both sides and max-pooling with a ``block``-sized window (separably: rows, then columns).
     """
     if data_format == "channels_first":
-        # Each (sample, channel) map is independent: fold channels into the batch, one channel, no transposes.
         batch, channels, height, width = shape
-        mask = dropblock_keep_mask((batch * channels, height, width, 1), rate, block_size, "channels_last", seed)
-        return ops.reshape(mask, (batch, channels, height, width))
-    batch, height, width, channels = shape
+    else:
+        batch, height, width, channels = shape
     # Pooling windows must be static: a side unknown when tracing is assumed to be at least block_size.
     block_height = min(block_size, height) if isinstance(height, int) else block_size
     block_width = min(block_size, width) if isinstance(width, int) else block_size
     gamma = dropblock_gamma(rate, height, width, block_height, block_width)
-    seed_shape = (batch, height - block_height + 1, width - block_width + 1, channels)
-    seeds = kd_ops.bernoulli_mask(seed_shape, gamma, seed)
+    seeds_height, seeds_width = height - block_height + 1, width - block_width + 1
+    if data_format == "channels_first":
+        # Each (sample, channel) map is independent: fold channels into the batch, one channel, no transposes.
+        seeds = kd_ops.bernoulli_mask((batch, channels, seeds_height, seeds_width), gamma, seed, batch_axis=0)
+        seeds = ops.reshape(seeds, (batch * channels, seeds_height, seeds_width, 1))
+    else:
+        seeds = kd_ops.bernoulli_mask((batch, seeds_height, seeds_width, channels), gamma, seed, batch_axis=0)
     rows = ops.pad(seeds, [[0, 0], [block_height - 1, block_height - 1], [0, 0], [0, 0]])
     rows = ops.max_pool(rows, (block_height, 1), strides=1, padding="valid", data_format="channels_last")
     blocks = ops.pad(rows, [[0, 0], [0, 0], [block_width - 1, block_width - 1], [0, 0]])
     blocks = ops.max_pool(blocks, (1, block_width), strides=1, padding="valid", data_format="channels_last")
+    if data_format == "channels_first":
+        return ops.reshape(1.0 - blocks, (batch, channels, height, width))
     return 1.0 - blocks
 
 
@@ -304,7 +309,8 @@ class MaxDrop2D(ElementwiseDropout):
         maxima, axes = self._maxima(inputs)
         shape = ops.shape(inputs)
         noise_shape = tuple(1 if axis in axes else shape[axis] for axis in range(4))
-        dropped = kd_ops.bernoulli_mask(noise_shape, self.rate, self.seed_generator, dtype="bool")  # P(True) = rate
+        # P(True) = rate
+        dropped = kd_ops.bernoulli_mask(noise_shape, self.rate, self.seed_generator, dtype="bool", batch_axis=0)
         return ops.where(ops.logical_and(maxima, dropped), ops.zeros_like(inputs), inputs)
 
     def get_config(self):

@@ -335,7 +335,9 @@ class MaxPoolingDropout2D(_PoolingDropout):
     def _sample(self, inputs):
         if self.rate == 0:
             return self._pool(inputs, ops.max_pool)
-        kept = kd_ops.bernoulli_mask(ops.shape(inputs), 1.0 - self.rate, self.seed_generator, dtype="bool")
+        kept = kd_ops.bernoulli_mask(
+            ops.shape(inputs), 1.0 - self.rate, self.seed_generator, dtype="bool", batch_axis=0
+        )
         # Dropped units become the lowest finite value (not -inf: oneDNN's max-pooling turns -inf into it anyway),
         # so they are never the max of a region with a kept unit; a region with none outputs 0.
         lowest = lowest_value(inputs.dtype)

@@ -49,10 +49,13 @@ def _project(vector, blocks):
     return pre_activations
 
 
-def inverted_masks(shape, rate, seed, dtype):
-    """Bernoulli(1 - rate) masks of 0s and 1/(1 - rate)s: inverted dropout, the identity in expectation."""
+def inverted_masks(shape, rate, seed, dtype, batch_axis=0):
+    """Bernoulli(1 - rate) masks of 0s and 1/(1 - rate)s: inverted dropout, the identity in expectation.
+
+    ``batch_axis``: the axis of ``shape`` that runs over the batch (see `kerasdrop._random`)."""
     keep = 1.0 - rate
-    return kd_ops.bernoulli_mask(shape, keep, seed, dtype=dtype) * ops.cast(1.0 / keep, dtype)
+    mask = kd_ops.bernoulli_mask(shape, keep, seed, dtype=dtype, batch_axis=batch_axis)
+    return mask * ops.cast(1.0 / keep, dtype)
 
 
 def _in_float32(initializer):
@@ -114,7 +117,7 @@ class _DropoutCell(StochasticLayer):
         check_float_inputs(self, step_input)
         if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
             shape = (self.gates, ops.shape(step_input)[0], ops.shape(step_input)[-1])
-            self._dropout_mask = inverted_masks(shape, self.dropout, self.seed_generator, step_input.dtype)
+            self._dropout_mask = inverted_masks(shape, self.dropout, self.seed_generator, step_input.dtype, 1)
         return getattr(self, "_dropout_mask", None)
 
     def get_recurrent_dropout_mask(self, step_input):
@@ -230,7 +233,7 @@ class _VariationalMixin:
         if self.recurrent_dropout == 0:
             return None
         shape = (self.gates, ops.shape(state)[0], self.units)
-        return inverted_masks(shape, self.recurrent_dropout, self.seed_generator, state.dtype)
+        return inverted_masks(shape, self.recurrent_dropout, self.seed_generator, state.dtype, batch_axis=1)
 
     def _plan(self, input_masks, state_masks):
         # Gal's masks belong to the projections of h_{t-1}, one per gate.
@@ -446,7 +449,7 @@ class _ZoneoutMixin:
         if not self.draws_every_step:
             return None
         shape = (*batch_shape, len(self.zoneouts), self.units)
-        uniform = _random.uniform(shape, self.seed_generator, dtype="float32")
+        uniform = _random.uniform(shape, self.seed_generator, dtype="float32", batch_axis=0)
         rates = ops.reshape(ops.convert_to_tensor(self.zoneouts, "float32"), (len(self.zoneouts), 1))
         return ops.cast(ops.less(uniform, rates), dtype)
 

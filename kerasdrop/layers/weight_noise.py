@@ -65,10 +65,12 @@ class _DropConnect(StochasticLayer):
 
     def _mask(self, shape, keep, dtype):
         # A dyadic keep (0.5, 0.75, ...) takes its masks from the bits of few random integers, with exactly the same
-        # distribution; drawing one uniform per weight is most of DropConnect's cost on CPU.
+        # distribution; drawing one uniform per weight is most of DropConnect's cost on CPU. Per-sample masks have
+        # the batch first (under MCDropout's joint draws, one kernel per Monte Carlo sample).
+        batch_axis = 0 if self.per_sample else None
         if kd_ops.dyadic_fraction(keep) is not None:
-            return kd_ops.packed_bernoulli_mask(shape, keep, self.seed_generator, dtype=dtype)
-        return kd_ops.bernoulli_mask(shape, keep, self.seed_generator, dtype)
+            return kd_ops.packed_bernoulli_mask(shape, keep, self.seed_generator, dtype=dtype, batch_axis=batch_axis)
+        return kd_ops.bernoulli_mask(shape, keep, self.seed_generator, dtype, batch_axis=batch_axis)
 
     def _test_output(self, inputs):
         keep = 1.0 - self.rate
@@ -276,7 +278,7 @@ class StandoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
 
     def _sample(self, inputs):
         z = self.affine(inputs, self.kernel, self.bias)
-        mask = kd_ops.bernoulli_mask(ops.shape(z), self._keep_probability(z), self.seed_generator, z.dtype)
+        mask = kd_ops.bernoulli_mask(ops.shape(z), self._keep_probability(z), self.seed_generator, z.dtype, batch_axis=0)
         return self.activation(z) * mask
 
     def get_config(self):
