@@ -242,7 +242,7 @@ class Moments:
         self.count += len(samples)
 
 
-def result_from(parts, kind, num_samples, name):
+def result_from(parts, kind, num_samples, name, consistent=False):
     """The `MCDropoutResult` of one output from its `Moments`, one per input batch; rows with a non-finite sample
     get NaN moments and entropies, with a warning that counts them."""
     finite = np.concatenate([part.finite for part in parts])
@@ -262,7 +262,9 @@ def result_from(parts, kind, num_samples, name):
     samples = None
     if parts[0].kept is not None:
         samples = np.concatenate([np.concatenate(part.kept, axis=0) for part in parts], axis=1)
-    return MCDropoutResult(mean.astype("float32"), variance.astype("float32"), num_samples, samples, expected, kind)
+    return MCDropoutResult(
+        mean.astype("float32"), variance.astype("float32"), num_samples, samples, expected, kind, consistent
+    )
 
 
 class MCDropoutResult:
@@ -276,13 +278,17 @@ class MCDropoutResult:
         samples: float32 array ``(T, N, ...)`` with ``keep_samples=True``, else None.
         num_samples: ``T``.
         output_type: how the output was read: "probabilities", "logits" or "regression".
+        consistent: True when sample ``t`` of every input was drawn by one and the same network (MCDropout's
+            ``consistent=True``): the samples are then joint draws across inputs, as BatchBALD and any quantity
+            across inputs (covariances, disagreement between two inputs) need. False when every input drew its own
+            noise, which is right for per-input moments only.
 
     Inputs with a NaN or inf in any sample get NaN moments and entropies. For probability outputs the entropies
     below are in nats over the last axis: of the class distribution (softmax), or summed over units each read as
     a Bernoulli probability (sigmoid; one unit ``p`` is the distribution ``[1 - p, p]``).
     """
 
-    def __init__(self, mean, variance, num_samples, samples=None, expected_entropy=None, kind=None):
+    def __init__(self, mean, variance, num_samples, samples=None, expected_entropy=None, kind=None, consistent=False):
         self.mean = mean
         self.variance = variance
         self.num_samples = num_samples
@@ -290,6 +296,7 @@ class MCDropoutResult:
         self._expected_entropy = expected_entropy
         self._kind = kind if kind is not None else OutputKind("regression", None)
         self.output_type = self._kind.output_type
+        self.consistent = consistent
 
     @property
     def std(self):
@@ -320,6 +327,7 @@ class MCDropoutResult:
 
     def __repr__(self):
         kept = "" if self.samples is None else ", samples kept"
+        kept += ", consistent" if self.consistent else ""
         return (
             f"MCDropoutResult(num_samples={self.num_samples}, output_type={self.output_type!r}, "
             f"mean shape {self.mean.shape}{kept})"
