@@ -23,7 +23,7 @@ import threading
 import keras
 from keras import ops
 
-from kerasdrop import _compat, _sampling_context
+from kerasdrop import _compat, _joint_draws, _sampling_context
 from kerasdrop import ops as kd_ops
 from kerasdrop._noise_layers import shares_noise_across_batch
 from kerasdrop.layers._base import check_float_inputs
@@ -51,17 +51,24 @@ def _packed_dropout(layer, scale, inputs, copies=None):
     check_float_inputs(layer, inputs)
     shape = kd_ops.resolve_noise_shape(inputs, layer.noise_shape)
     keep = 1.0 - float(layer.rate)
+    if copies is not None:
+        # The mask of every copy, (copies, batch, ...); under joint draws one per copy, (copies, 1, ...).
+        shared = _sampling_context.shared_copies() is not None
+        mask_shape = (copies, 1, *tuple(shape)[1:]) if shared else (copies, *shape)
     if _multiplies_masks(inputs):
-        mask_shape = shape if copies is None else (copies, *shape)
-        mask = kd_ops.packed_bernoulli_mask(mask_shape, keep, layer.seed_generator, scale=scale, dtype=inputs.dtype)
         if copies is None:
+            mask = kd_ops.packed_bernoulli_mask(
+                shape, keep, layer.seed_generator, scale=scale, dtype=inputs.dtype, batch_axis=0
+            )
             return inputs * mask
+        mask = kd_ops.packed_bernoulli_mask(mask_shape, keep, layer.seed_generator, scale=scale, dtype=inputs.dtype)
         return ops.reshape(inputs[None] * mask, (-1, *ops.shape(inputs)[1:]))
     scaled = inputs * ops.cast(scale, inputs.dtype) if scale != 1.0 else inputs
     zero = ops.cast(0.0, inputs.dtype)
     if copies is None:
-        return ops.where(kd_ops.packed_bernoulli_mask(shape, keep, layer.seed_generator, dtype="bool"), scaled, zero)
-    kept = kd_ops.packed_bernoulli_mask((copies, *shape), keep, layer.seed_generator, dtype="bool")
+        kept = kd_ops.packed_bernoulli_mask(shape, keep, layer.seed_generator, dtype="bool", batch_axis=0)
+        return ops.where(kept, scaled, zero)
+    kept = kd_ops.packed_bernoulli_mask(mask_shape, keep, layer.seed_generator, dtype="bool")
     return ops.reshape(ops.where(kept, scaled[None], zero), (-1, *ops.shape(inputs)[1:]))
 
 
@@ -131,13 +138,16 @@ class SamplingPass:
         mapping: list of ``(variable, value)`` pairs that every stateless scope of the pass starts from (the
             model's variables traced as arguments on JAX; empty elsewhere). A ``keras.StatelessScope`` does not see
             the mapping of the scope around it, so each scope opened here repeats it.
+        joint: bool, whether the rows of each sample share their draws (see `kerasdrop._joint_draws`): Keras's
+            noise layers and RNNs are then computed by the sampler, from their own seed states.
     """
 
-    def __init__(self, selection, states, packed_masks, mapping=()):
+    def __init__(self, selection, states, packed_masks, mapping=(), joint=False):
         self.selection = selection
         self.states = states
         self.packed_masks = packed_masks
         self.mapping = list(mapping)
+        self.joint = joint
         self.drew = set()
 
     def call(self, operation, args, kwargs):
@@ -168,6 +178,8 @@ class SamplingPass:
             before = {id(v): scope.get_current_value(v) for v in variables}
             if scale is not None:
                 outputs = _packed_dropout(layer, scale, *args, copies=copies)
+            elif self.joint and _joint_draws.runs_itself(layer):
+                outputs = _joint_draws.shared_noise_output(layer, args, kwargs)
             elif _draws_own_mask(layer):
                 outputs = _own_mask_dropout(layer, *args)
             else:
@@ -366,13 +378,18 @@ class Sampler:
             no sampling layer shares its noise across the batch).
     """
 
-    def __init__(self, model, selection, generator, postprocess, packed_masks=True, strategy=None):
+    def __init__(self, model, selection, generator, postprocess, packed_masks=True, strategy=None, joint=False):
         self.model = model
         self.selection = selection
         self.generator = generator
         self.postprocess = postprocess
         self.packed_masks = packed_masks
+        self.joint = joint
         self.plan = GraphPlan(model, selection, packed_masks)
+        if joint:
+            _joint_draws.check_joint_draws(model, self.plan, selection)
+        # Under joint draws the seed states of a call come from the block seed it is given, through this generator.
+        self._block_generator = keras.random.SeedGenerator(0)
         self.seed_variables = [v for group in selection.seed_variables(model) for v in group]
         self.trace_count = 0
         self.backend = keras.backend.backend()
@@ -392,7 +409,7 @@ class Sampler:
             variables = _variables_of(model, self.seed_variables)
             place = self._replicate if self.distribution is not None else None
             self._compiled_sample = _jax_jit(
-                lambda mapping, frontier, copies: self._sample(frontier, copies, mapping),
+                self._jax_sample,
                 variables,
                 carried=[generator.state],
                 static_copies=True,
@@ -403,11 +420,16 @@ class Sampler:
                     lambda mapping, inputs: self.plan.run_prefix(inputs, mapping), variables, place=place
                 )
         elif self.backend == "tensorflow":
-            self._compiled_sample = _compile(self._sample, self.plan.frontier if functional else None, copies=True)
+            self._compiled_sample = _compile(
+                self._sample_with_seed if joint else self._sample,
+                self.plan.frontier if functional else None,
+                copies=True,
+                block_seed=joint,
+            )
             if has_prefix:
                 self._compiled_prefix = _compile(self.plan.run_prefix, self.plan.inputs)
         else:
-            self._compiled_sample = _without_gradients(self._sample)
+            self._compiled_sample = _without_gradients(self._sample_with_seed if joint else self._sample)
             if has_prefix:
                 self._compiled_prefix = _without_gradients(self.plan.run_prefix)
 
@@ -427,16 +449,31 @@ class Sampler:
             return inputs
         return self._compiled_prefix(inputs)
 
-    def sample(self, frontier, copies):
-        """The flat list of ``postprocess``ed outputs of ``replicas * copies`` samples of the frontier values."""
+    def sample(self, frontier, copies, block_seed=None):
+        """The flat list of ``postprocess``ed outputs of ``replicas * copies`` samples of the frontier values.
+
+        ``block_seed``: under joint draws, the int32 ``(2,)`` seed that every seed state of this call derives from
+        (the same block seed gives the same networks, whatever the inputs); None otherwise (drawn from MCDropout's
+        generator).
+        """
         if self.backend == "tensorflow":
             copies = ops.convert_to_tensor(copies, "int32")  # one trace whatever the number of copies
-        return self._compiled_sample(frontier, copies)
+        if not self.joint:
+            return self._compiled_sample(frontier, copies)
+        block_seed = ops.convert_to_tensor(block_seed, "int32")
+        if self.backend == "jax":  # the number of copies is static: the last argument
+            return self._compiled_sample(frontier, block_seed, copies)
+        return self._compiled_sample(frontier, copies, block_seed)
 
-    def draw_states(self, count):
-        """``count`` sets of seed states, ``(count, seed variables, 2)`` int32, from MCDropout's generator."""
+    def draw_states(self, count, block_seed=None):
+        """``count`` sets of seed states, ``(count, seed variables, 2)`` int32: from MCDropout's generator, or, given
+        a ``block_seed``, a function of it alone."""
         shape = (count, len(self.seed_variables), 2)
-        return keras.random.randint(shape, 0, 2**31 - 1, seed=self.generator, dtype="int32")
+        if block_seed is None:
+            return keras.random.randint(shape, 0, 2**31 - 1, seed=self.generator, dtype="int32")
+        state = ops.cast(block_seed, self._block_generator.state.dtype)
+        with keras.StatelessScope(state_mapping=[(self._block_generator.state, state)]):
+            return keras.random.randint(shape, 0, 2**31 - 1, seed=self._block_generator, dtype="int32")
 
     def sample_once(self, frontier, copies, states, mapping=(), shard=None):
         """``postprocess`` of the outputs of ``copies`` tiled samples, with seed states ``states`` (variables, 2).
@@ -447,8 +484,12 @@ class Sampler:
         initial = {
             id(variable): ops.cast(states[index], variable.dtype) for index, variable in enumerate(self.seed_variables)
         }
-        sampling_pass = SamplingPass(self.selection, initial, self.packed_masks, mapping)
-        with _sampling_context.selecting(self.selection.ids), keras.StatelessScope(state_mapping=mapping):
+        sampling_pass = SamplingPass(self.selection, initial, self.packed_masks, mapping, joint=self.joint)
+        shared_copies = copies if self.joint else None
+        with (
+            _sampling_context.selecting(self.selection.ids, shared_copies),
+            keras.StatelessScope(state_mapping=mapping),
+        ):
             outputs = self.plan.run_suffix(frontier, copies, sampling_pass, shard)
         silent = [layer.name for layer in self.selection.layers if id(layer) not in sampling_pass.drew]
         if silent:
@@ -460,12 +501,20 @@ class Sampler:
             )
         return self.postprocess(outputs)
 
-    def _sample(self, frontier, copies, mapping=()):
+    def _sample_with_seed(self, frontier, copies, block_seed):
+        return self._sample(frontier, copies, block_seed=block_seed)
+
+    def _jax_sample(self, mapping, frontier, *block_seed_and_copies):
+        """`_sample` as `_jax_jit` calls it: the block seed (under joint draws) before the static copies."""
+        *block_seed, copies = block_seed_and_copies
+        return self._sample(frontier, copies, block_seed[0] if block_seed else None, mapping)
+
+    def _sample(self, frontier, copies, block_seed=None, mapping=()):
         self.trace_count += 1
         steps = self._steps(frontier, copies)
         if steps > 1:
             return self._sample_in_steps(frontier, copies, steps, mapping)
-        states = self.draw_states(self.replicas if self.strategy is not None else 1)
+        states = self.draw_states(self.replicas if self.strategy is not None else 1, block_seed)
         if self.strategy is None:
             shard = self._shard if self.distribution is not None else None
             return self.sample_once(frontier, copies * self.replicas, states[0], mapping, shard)
@@ -486,6 +535,8 @@ class Sampler:
         docs/design.md. Accelerators, and a mesh of devices, take the call in one step.
         """
         if self.backend != "jax" or self.distribution is not None or not isinstance(copies, int) or copies < 2:
+            return 1
+        if self.joint:  # the steps depend on the batch size, and the networks of a sample may not
             return 1
         import jax
 
@@ -550,11 +601,12 @@ def _variables_of(model, extra):
     return variables
 
 
-def _compile(function, symbolic=None, copies=False):
+def _compile(function, symbolic=None, copies=False, block_seed=False):
     """``function`` as a ``tf.function`` (TensorFlow backend).
 
     Its first argument is a list of tensors shaped like the KerasTensors ``symbolic`` with any batch size (and, with
-    ``copies``, an int32 scalar after it), so it is traced once; without ``symbolic`` it retraces only when needed.
+    ``copies``, an int32 scalar after it; with ``block_seed``, an int32 ``(2,)`` seed after that), so it is traced
+    once; without ``symbolic`` it retraces only when needed.
     """
     import tensorflow as tf
 
@@ -566,6 +618,8 @@ def _compile(function, symbolic=None, copies=False):
     signature = [[tf.TensorSpec((None, *tuple(tensor.shape)[1:]), tensor.dtype) for tensor in symbolic]]
     if copies:
         signature.append(tf.TensorSpec((), "int32"))
+    if block_seed:
+        signature.append(tf.TensorSpec((2,), "int32"))
     return tf.function(traced, input_signature=signature)
 
 
@@ -592,16 +646,18 @@ def _jax_jit(function, variables, carried=(), static_copies=False, place=None):
             outputs = function(mapping, *args)
         return outputs, [scope.get_current_value(variable) for variable in carried]
 
-    jitted = jax.jit(stateless, static_argnums=(3,) if static_copies else ())
+    jitted = {}  # by the number of arguments: the static copies come last
     lock = threading.Lock()
 
     def call(*args):
         arrays = args[:-1] if static_copies else args
+        if len(args) not in jitted:
+            jitted[len(args)] = jax.jit(stateless, static_argnums=(len(args) + 1,) if static_copies else ())
         with lock:
             values, carried_values = [v.value for v in variables], [v.value for v in carried]
             if place is not None:
                 values, carried_values, arrays = jax.tree_util.tree_map(place, (values, carried_values, arrays))
-            outputs, new_values = jitted(values, carried_values, *arrays, *args[len(arrays) :])
+            outputs, new_values = jitted[len(args)](values, carried_values, *arrays, *args[len(arrays) :])
             for variable, value in zip(carried, new_values, strict=True):
                 variable.assign(value)
         return outputs

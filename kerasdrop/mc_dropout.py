@@ -125,6 +125,21 @@ class MCDropout:
             the batch draw one sample a call, on one layout. PyTorch: None (no data-parallel sampling). Read when
             this object is made.
         fast_masks: bool, whether Bernoulli dropout with a dyadic keep uses packed masks (same distribution).
+        consistent: bool. False (default): every input draws its own noise, which is right for per-input moments
+            (mean, variance, entropies, BALD). True: sample ``t`` of every input is drawn by one and the same
+            network: the same masks and weight noise for every input, every batch, sub-batch and chunk of a
+            ``predict`` call and every replica, and, with an int ``seed``, of every ``predict`` call (for inputs of
+            the same shapes). The ``T`` samples are then joint draws of ``T`` networks (function samples), as
+            BatchBALD, Thompson sampling and any quantity across inputs (covariances, disagreement between two
+            inputs) need; each input's own distribution is the same in both modes. The layers that draw per input
+            by construction (the local reparameterisation of ``VariationalDense``, ``SparseVariationalDense`` and
+            ``SparseVariationalConv2D``, and ``FastDropoutDense``) then draw their weights once per sample, as the
+            posterior does; input-dependent noise (Standout's rates, Max-Drop, Cutout's position) keeps its
+            dependence on the input, and shares its random numbers. Keras's ``Dropout``, spatial dropouts,
+            ``GaussianDropout``, ``GaussianNoise``, ``AlphaDropout`` and the dropout of ``LSTM``, ``GRU`` and
+            ``SimpleRNN`` are computed by the sampler from their own config, weights and seed states, with Keras's
+            formulas; a noise layer whose draws cannot be shared (the attention dropout of ``MultiHeadAttention``, a
+            Keras noise layer called inside a layer of the user's own) is refused, by name.
 
     Example:
         ```python
@@ -147,6 +162,7 @@ class MCDropout:
         output_type="auto",
         strategy=None,
         fast_masks=True,
+        consistent=False,
     ):
         if not isinstance(model, keras.Model):
             raise TypeError(f"MCDropout expects a keras.Model. Received: model of type {type(model).__name__}")
@@ -161,12 +177,19 @@ class MCDropout:
         self.memory_budget_mb = check_positive_float("memory_budget_mb", memory_budget_mb)
         self.output_type = _mc_outputs.check_output_type(output_type)
         self.fast_masks = check_bool("fast_masks", fast_masks)
+        self.consistent = check_bool("consistent", consistent)
         self.strategy = _check_strategy(strategy)
         self.selection = Selection(model, stochastic_layers)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self._initial_state = ops.convert_to_numpy(self.seed_generator.state.value)
         self._sampler = _sampler.Sampler(
-            model, self.selection, self.seed_generator, self._postprocess, self.fast_masks, self.strategy
+            model,
+            self.selection,
+            self.seed_generator,
+            self._postprocess,
+            self.fast_masks,
+            self.strategy,
+            joint=self.consistent,
         )
         self._kinds = None
         self._warned = False
@@ -263,13 +286,17 @@ class MCDropout:
     def _predict(self, x, batched, batch_size, verbose, keep_samples):
         target = None if batched else _mc_inputs.batch_size_of(x)
         bar = keras.utils.Progbar(target, verbose=1 if verbose == "auto" else verbose, unit_name="input")
-        parts, done = [], 0
+        parts, done, blocks = [], 0, None
         for batch in _mc_inputs.iterate_batches(x, batch_size):
             inputs = self._standardize(batch)
             rows = self.rows_per_call(batch)[1]  # per batch: a dataset's batches may differ in their other sizes
+            if self.consistent and blocks is None:  # one cut of the samples for the whole call
+                blocks = _mc_batches.SampleBlocks.first(self._sampler, self.samples, rows, self.seed_generator)
             frontier = self._sampler.prefix(inputs)
             kinds = self._output_kinds
-            parts.extend(_mc_batches.sample_batch(self._sampler, frontier, self.samples, rows, kinds, keep_samples))
+            parts.extend(
+                _mc_batches.sample_batch(self._sampler, frontier, self.samples, rows, kinds, keep_samples, blocks)
+            )
             self._warn_once(stacklevel=3)
             done += _mc_inputs.batch_size_of(inputs)
             if verbose != 0:
@@ -278,7 +305,7 @@ class MCDropout:
             raise ValueError("MCDropout.predict received no inputs (an empty array, dataset or generator).")
         if verbose != 0 and target is None:
             bar.update(done, finalize=True)
-        return _mc_batches.results(parts, self._kinds, self.samples, self._structure())
+        return _mc_batches.results(parts, self._kinds, self.samples, self._structure(), self.consistent)
 
     def _default_batch_size(self, x):
         rows = self.rows_per_call(keras.tree.map_structure(lambda array: array[:1], x))[1]
