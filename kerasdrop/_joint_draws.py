@@ -98,6 +98,18 @@ def shared_noise_output(layer, args, kwargs):
     return _FORMULAS[type(layer)](layer, inputs)
 
 
+def _shares_wherever_called(layer):
+    """A kerasdrop layer, or an RNN whose noise is all in kerasdrop cells: its draws name their batch axis."""
+    if isinstance(layer, keras.layers.RNN):
+        cells = _compat.flatten_layers(layer.cell)
+        keras_drops = any(
+            not isinstance(cell, StochasticLayer) and (getattr(cell, "dropout", 0) or getattr(cell, "recurrent_dropout", 0))
+            for cell in cells
+        )
+        return any(isinstance(cell, StochasticLayer) for cell in cells) and not keras_drops
+    return isinstance(layer, StochasticLayer)
+
+
 def check_joint_draws(model, plan, selection):
     """Raises a clear ``ValueError`` when a selected noise layer of ``model`` cannot share its draws.
 
@@ -116,7 +128,7 @@ def check_joint_draws(model, plan, selection):
     if plan.functional:
         walk((plan.inputs, plan.outputs, plan.prefix + plan.suffix))
     for layer in selection.layers:
-        if isinstance(layer, StochasticLayer):
+        if _shares_wherever_called(layer):
             continue
         if isinstance(layer, keras.layers.MultiHeadAttention):
             raise ValueError(

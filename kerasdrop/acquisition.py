@@ -7,19 +7,24 @@ itself is accepted too), and returns one float per input, ``(N,)``: higher means
 `top_k` turns scores into the indices to label; `batch_bald` chooses a whole batch at once. NumPy in, NumPy out;
 entropies in nats.
 
+The per-input scores read each input's ``T`` samples on their own, so any samples do. `batch_bald` also reads
+across inputs: its joint entropies need sample ``t`` of every input to come from one and the same network, as
+``MCDropout(model, ..., consistent=True)`` draws them. It refuses an `MCDropoutResult` drawn without, and trusts a
+plain array to be such joint draws.
+
 Example:
     ```python
-    samples = kerasdrop.MCDropout(model, samples=50).predict(x_pool, keep_samples=True).samples
-    chosen = kerasdrop.acquisition.top_k(kerasdrop.acquisition.bald(samples), k=10)
+    pool = kerasdrop.MCDropout(model, samples=50, consistent=True).predict(x_pool, keep_samples=True)
+    chosen = kerasdrop.acquisition.top_k(kerasdrop.acquisition.bald(pool), k=10)
     # or, for a batch whose points do not repeat each other's information:
-    chosen = kerasdrop.acquisition.batch_bald(samples, k=10)
+    chosen, scores = kerasdrop.acquisition.batch_bald(pool, k=10, return_scores=True)
     ```
 """
 
 import numpy as np
 
 from kerasdrop._mc_outputs import MCDropoutResult
-from kerasdrop._validation import ArgumentTypeError, _message, check_positive_int, check_seed
+from kerasdrop._validation import ArgumentTypeError, _message, check_bool, check_positive_int, check_seed
 from kerasdrop.metrics import check_probabilities, entropy_of
 
 __all__ = ["bald", "max_entropy", "variation_ratio", "mean_std", "margin", "random", "top_k", "batch_bald"]
@@ -185,7 +190,7 @@ def top_k(scores, k):
     return np.argsort(-array.astype("float64"), kind="stable")[:k].astype("int64")
 
 
-def batch_bald(samples, k, num_joint_samples=1000, seed=None):
+def batch_bald(samples, k, num_joint_samples=1000, seed=None, return_scores=False):
     """BatchBALD (Kirsch, van Amersfoort & Gal 2019): a batch of ``k`` inputs chosen greedily by the mutual
     information between their joint labels and the model's weights.
 
@@ -196,33 +201,63 @@ def batch_bald(samples, k, num_joint_samples=1000, seed=None):
     from ``num_joint_samples`` configurations drawn from the mixture of the samples (the paper's importance-sampled
     estimator), so time and memory stay bounded for any ``k``.
 
+    The joint entropies average over the samples ``t`` of several inputs together, so sample ``t`` of every input must
+    come from one and the same network ``w_t``: ``MCDropout(model, ..., consistent=True)`` draws them so.
+
     Args:
-        samples: array ``(T, N, C)`` of Monte Carlo class probabilities.
+        samples: array ``(T, N, C)`` of Monte Carlo class probabilities whose sample ``t`` is one network's for
+            every input, or the `MCDropoutResult` of ``MCDropout(model, ..., consistent=True).predict(x,
+            keep_samples=True)``; a result drawn without ``consistent=True`` is refused (its inputs drew their own
+            masks), an array is taken on trust.
         k: int in ``[1, N]``, the batch size.
         num_joint_samples: int > 0, the most label configurations held: exact up to there, sampled beyond.
         seed: None or int, for the sampled configurations.
+        return_scores: bool, also return the batch's mutual information after each choice.
 
     Returns:
-        ``(k,)`` int64 indices into the pool, in the order chosen; no index repeats.
+        ``(k,)`` int64 indices into the pool, in the order chosen; no index repeats. With ``return_scores=True``,
+        ``(indices, scores)``: ``scores`` ``(k,)`` float64, ``scores[i]`` the mutual information
+        ``I(y_{a_1}, ..., y_{a_{i+1}}; w)`` of the first ``i + 1`` choices (``scores[0]`` is the first choice's
+        BALD), computed in float64 from the joint entropy that made choice ``i``: exact while that was exact (then
+        non-decreasing in ``i`` up to rounding, as a superset's information never is smaller), else its estimate
+        from the drawn configurations, which may dip by the estimate's error.
     """
+    _check_joint_draws(samples)
     samples = _checked_samples(samples)
     k = _check_k(k, samples.shape[1])
     budget = check_positive_int("num_joint_samples", num_joint_samples)
     rng = np.random.default_rng(check_seed(seed))
+    return_scores = check_bool("return_scores", return_scores)
     conditional = entropy_of(samples).mean(axis=0)  # E_t H(y_n | w_t), (N,)
     # The first choice is BALD's argmax, computed in float64 like `bald` (the joint entropies below are float32).
-    chosen = [int(np.argmax(entropy_of(samples.mean(axis=0)) - conditional))]
+    first = entropy_of(samples.mean(axis=0)) - conditional
+    chosen = [int(np.argmax(first))]
+    scores = [max(float(first[chosen[0]]), 0.0)]  # as `bald` gives it
     available = np.ones(samples.shape[1], dtype=bool)
     available[chosen[0]] = False
     joint = _JointLabels(samples, budget, rng)
     for _ in range(k - 1):
         joint.add(chosen[-1])
-        scores = joint.entropy_with_each() - conditional - conditional[chosen].sum()
-        scores[~available] = -np.inf
-        best = int(np.argmax(scores))
+        ranking = joint.entropy_with_each() - conditional - conditional[chosen].sum()
+        ranking[~available] = -np.inf
+        best = int(np.argmax(ranking))
         chosen.append(best)
         available[best] = False
-    return np.asarray(chosen, dtype="int64")
+        if return_scores:
+            scores.append(joint.entropy_with(best) - conditional[chosen].sum())
+    indices = np.asarray(chosen, dtype="int64")
+    return (indices, np.asarray(scores, dtype="float64")) if return_scores else indices
+
+
+def _check_joint_draws(samples):
+    """Refuses an `MCDropoutResult` whose inputs drew their own masks: its samples are no joint draws."""
+    if isinstance(samples, MCDropoutResult) and not samples.consistent:
+        raise ValueError(
+            "Invalid value received for argument `samples`: an MCDropoutResult whose samples are not joint draws "
+            "(consistent=False: each input drew its own dropout masks), so sample t of two inputs comes from two "
+            "different networks and BatchBALD's joint entropies would mean nothing. Sample the pool with "
+            "`MCDropout(model, ..., consistent=True)`, whose sample t of every input is one and the same network."
+        )
 
 
 class _JointLabels:
@@ -267,6 +302,15 @@ class _JointLabels:
             # probability 1, so p(c | m) is the joint itself and log p gains each row's scale.
             result = result / rows - self.log_scale.mean()
         return result
+
+    def entropy_with(self, index):
+        """``H(y_A, y_index)`` for one input in float64: the value `entropy_with_each` ranks it by, without float32's
+        rounding."""
+        joint = self.probs @ self.samples[:, index, :] / self.samples.shape[0]  # (configurations, C)
+        result = -np.sum(joint * np.log(np.where(joint > 0, joint, 1.0)))
+        if self.log_scale is not None:  # as in `entropy_with_each`
+            result = result / len(self.probs) - self.log_scale.mean()
+        return float(result)
 
     def add(self, index):
         """Extends the configurations with the labels of input ``index``."""

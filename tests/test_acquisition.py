@@ -2,11 +2,13 @@
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
 
 from kerasdrop import acquisition
+from kerasdrop._mc_outputs import MCDropoutResult, OutputKind
 from kerasdrop.acquisition import _JointLabels
 
 SCORES = ["bald", "max_entropy", "variation_ratio", "mean_std", "margin", "random"]
@@ -38,6 +40,19 @@ def brute_force_joint_mutual_information(samples, points):
         joint -= p * math.log(p) if p > 0 else 0.0
     conditional = sum(np.mean([entropy(samples[t, j]) for t in range(count)]) for j in points)
     return joint - conditional
+
+
+def dirichlet_samples(shape, seed, concentration=0.5):
+    """Monte Carlo samples ``(T, N, C)`` drawn from a symmetric Dirichlet: confident samples that disagree."""
+    count, pool, classes = shape
+    return np.random.default_rng(seed).dirichlet(np.full(classes, concentration), size=(count, pool))
+
+
+def result_of(samples, consistent):
+    """The `MCDropoutResult` of a softmax output whose kept samples are ``samples`` ``(T, N, C)``."""
+    kind = OutputKind("probabilities", samples.shape[-1], "softmax")
+    mean, variance = samples.mean(axis=0), samples.var(axis=0)
+    return MCDropoutResult(mean, variance, len(samples), samples=samples, kind=kind, consistent=consistent)
 
 
 def brute_force_greedy(samples, k):
@@ -274,6 +289,97 @@ def test_drawn_configurations_estimate_the_joint_entropy_within_five_standard_er
         assert abs(estimate[n] - exact) < 5 * standard_error, (n, estimate[n], exact, standard_error)
 
 
+def joint_entropy_estimate_standard_error(samples, chosen, n, budget):
+    """The standard error of ``H(y_chosen, y_n)`` estimated from ``budget`` configurations of ``chosen`` drawn from
+    the mixture of the samples, computed exactly from every configuration (see the test above)."""
+    count, _, classes = samples.shape
+    labels = np.array(list(itertools.product(range(classes), repeat=len(chosen))))
+    given_w = np.prod([samples[:, j, labels[:, i]] for i, j in enumerate(chosen)], axis=0).T  # (configurations, T)
+    p_m = given_w.mean(axis=1)
+    p_mc = given_w @ samples[:, n, :] / count
+    values = -np.sum(p_mc / p_m[:, None] * np.log(p_mc), axis=1)
+    exact = np.sum(p_m * values)
+    return math.sqrt(np.sum(p_m * (values - exact) ** 2) / budget)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batch_bald_scores_are_the_brute_force_joint_mutual_information(seed):
+    """Exact joint entropies (3^6 configurations of the first six choices fit the default budget): each score is
+    the mutual information of the batch so far, enumerated over every label configuration."""
+    samples = dirichlet_samples((6, 7, 3), seed=20 + seed)
+    chosen, scores = acquisition.batch_bald(samples, 7, return_scores=True)
+    assert scores.dtype == np.float64 and scores.shape == (7,)
+    expected = [brute_force_joint_mutual_information(samples, chosen[: i + 1].tolist()) for i in range(7)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-9, atol=1e-12)
+    assert scores[0] == acquisition.bald(samples)[chosen[0]]
+    np.testing.assert_array_equal(acquisition.batch_bald(samples, 7), chosen)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_batch_bald_scores_never_decrease_while_exact(seed):
+    """A superset's information is never smaller (3^6 configurations of the first six choices: exact)."""
+    samples = dirichlet_samples((8, 12, 3), seed=30 + seed)
+    chosen, scores = acquisition.batch_bald(samples, 7, return_scores=True)
+    assert len(set(chosen.tolist())) == 7
+    assert np.all(np.diff(scores) >= -1e-12 * scores[-1]), np.diff(scores)
+    assert scores[-1] > scores[0] + 0.1  # the batch gained information: the check above is not trivially met
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_batch_bald_scores_stall_at_ln_t_once_the_batch_tells_the_samples_apart(seed):
+    """One-hot samples of four inputs, each twice: the labels are a function of the sample ``t``, so the batch's
+    information is at most ``H(t) = ln T``. Once its labels tell the 8 samples apart, each further choice adds
+    exactly nothing: the scores stay at ``ln 8``, up to rounding, and never fall."""
+    labels = np.random.default_rng(60 + seed).integers(3, size=(8, 4))
+    samples = one_hot(np.concatenate([labels, labels], axis=1), 3)
+    chosen, scores = acquisition.batch_bald(samples, 7, return_scores=True)
+    expected = [brute_force_joint_mutual_information(samples, chosen[: i + 1].tolist()) for i in range(7)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-9, atol=1e-12)
+    assert np.all(np.diff(scores) >= -1e-12), np.diff(scores)
+    np.testing.assert_allclose(scores[-3:], math.log(8), rtol=1e-12)
+
+
+def test_batch_bald_scores_past_the_budget_are_estimates_within_five_standard_errors():
+    """With a budget of 100 configurations the first five scores are exact (3^4 configurations of the first four
+    choices) and the last two estimated from drawn configurations: within 5 standard errors of the exact value."""
+    samples, budget = dirichlet_samples((6, 7, 3), seed=40), 100
+    chosen, scores = acquisition.batch_bald(samples, 7, num_joint_samples=budget, seed=2, return_scores=True)
+    np.testing.assert_array_equal(acquisition.batch_bald(samples, 7, num_joint_samples=budget, seed=2), chosen)
+    expected = [brute_force_joint_mutual_information(samples, chosen[: i + 1].tolist()) for i in range(7)]
+    np.testing.assert_allclose(scores[:5], expected[:5], rtol=1e-9)
+    for i in (5, 6):
+        standard_error = joint_entropy_estimate_standard_error(samples, chosen[:i].tolist(), chosen[i], budget)
+        assert standard_error > 1e-3  # the draws vary: the bound is not trivially met
+        assert abs(scores[i] - expected[i]) < 5 * standard_error, (i, scores[i], expected[i], standard_error)
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None, 1.0])
+def test_return_scores_must_be_a_bool(value):
+    samples = softmax_samples((3, 4, 2), seed=0)
+    with pytest.raises(
+        TypeError,
+        match=re.escape(f"`return_scores`. Expected a bool (True or False). Received: return_scores={value!r}"),
+    ):
+        acquisition.batch_bald(samples, 2, return_scores=value)
+    chosen, _ = acquisition.batch_bald(samples, 2, return_scores=np.True_)
+    np.testing.assert_array_equal(chosen, acquisition.batch_bald(samples, 2, return_scores=np.False_))
+
+
+def test_batch_bald_refuses_a_result_whose_inputs_drew_their_own_masks():
+    """Per-input scores read any result; BatchBALD's joint entropies need joint draws, which a result records."""
+    samples = dirichlet_samples((6, 9, 3), seed=50)
+    independent = result_of(samples, consistent=False)
+    with pytest.raises(ValueError, match=r"`samples`.*not joint draws.*`MCDropout\(model, \.\.\., consistent=True\)`"):
+        acquisition.batch_bald(independent, 3)
+    for name in ("bald", "max_entropy", "variation_ratio", "mean_std", "margin"):
+        np.testing.assert_array_equal(getattr(acquisition, name)(independent), getattr(acquisition, name)(samples))
+    joint = result_of(samples, consistent=True)
+    np.testing.assert_array_equal(acquisition.batch_bald(joint, 5), acquisition.batch_bald(samples, 5))
+    chosen, scores = acquisition.batch_bald(joint, 5, return_scores=True)
+    np.testing.assert_array_equal(scores, acquisition.batch_bald(samples, 5, return_scores=True)[1])
+    np.testing.assert_array_equal(chosen, acquisition.batch_bald(samples, 5))
+
+
 def test_a_result_without_samples_or_none_says_to_keep_them():
     import keras
 
@@ -286,7 +392,7 @@ def test_a_result_without_samples_or_none_says_to_keep_them():
             acquisition.bald(samples)
 
 
-def test_batch_bald_reads_mc_dropout_samples():
+def test_batch_bald_reads_joint_mc_dropout_samples_and_refuses_independent_ones():
     import keras
 
     import kerasdrop
@@ -295,11 +401,15 @@ def test_batch_bald_reads_mc_dropout_samples():
         [keras.Input((4,)), kerasdrop.Dropout(0.5, seed=1), keras.layers.Dense(3, activation="softmax")]
     )
     x = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
-    result = kerasdrop.MCDropout(model, samples=8, seed=0).predict(x, verbose=0, keep_samples=True)
-    chosen = acquisition.batch_bald(result.samples, 3)
+    result = kerasdrop.MCDropout(model, samples=8, seed=0, consistent=True).predict(x, verbose=0, keep_samples=True)
+    chosen = acquisition.batch_bald(result, 3)
+    np.testing.assert_array_equal(chosen, acquisition.batch_bald(result.samples, 3))
     assert chosen[0] == np.argmax(acquisition.bald(result.samples))
     np.testing.assert_allclose(acquisition.bald(result.samples), result.mutual_information(), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(acquisition.bald(result), acquisition.bald(result.samples))
+    independent = kerasdrop.MCDropout(model, samples=8, seed=0).predict(x, verbose=0, keep_samples=True)
+    with pytest.raises(ValueError, match="`samples`.*not joint draws.*consistent=True"):
+        acquisition.batch_bald(independent, 3)
 
 
 def test_bald_of_a_sigmoid_classifier_is_its_mutual_information():
