@@ -136,6 +136,14 @@ def keras_mask(tensor):
     return src_backend.get_keras_mask(tensor)
 
 
+def set_keras_mask(tensor, mask):
+    """Attaches a Keras mask to a tensor, as ``Layer.__call__`` does (``backend.set_keras_mask``; Keras 3 has no public
+    setter)."""
+    from keras.src import backend as src_backend
+
+    src_backend.set_keras_mask(tensor, mask)
+
+
 def sublayers(layer):
     """The layers directly inside ``layer`` (``Layer._layers``, what `flatten_layers` walks)."""
     return list(layer._layers)

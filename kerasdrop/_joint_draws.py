@@ -138,6 +138,8 @@ def check_joint_draws(model, plan, selection):
                 "layers), build the attention block with a `kerasdrop.Dropout` on its output instead, or sample with "
                 "consistent=False (per-input moments only)."
             )
+        if isinstance(layer, keras.layers.RNN) and not _keras_rnn.supports(layer):
+            raise ValueError(_keras_rnn.unsupported_message(layer))
         if not runs_itself(layer):
             raise ValueError(
                 f"MCDropout(consistent=True) cannot share the noise of {layer.name!r} ({type(layer).__name__}) across "
