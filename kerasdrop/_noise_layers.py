@@ -72,33 +72,6 @@ def noise_layers(layer):
     return found
 
 
-def _check_steps_draw_in_loop(layer):
-    """Refuses a Keras RNN loop whose cell draws new noise at every step, where the loop would repeat one draw.
-
-    A kerasdrop cell that draws at every step (`SemeniutaLSTMCell`/`SemeniutaGRUCell` with ``per_step=True``, the
-    zoneout cells) advances its seed state inside the step. Under MCDropout the seed state lives in a stateless
-    scope, and the loop of TensorFlow (``tf.while_loop``) and JAX (``lax.scan``) traces the step once: the update
-    made in one step does not reach the next, so every step would reuse the first step's draw. PyTorch's loop and an
-    unrolled RNN run the step once per time step in Python, and carry it. kerasdrop's own recurrent layers override
-    the loop and draw every step's noise before it.
-    """
-    if keras.backend.backend() == "torch" or not isinstance(layer, keras.layers.RNN) or layer.unroll:
-        return
-    if type(layer).inner_loop is not keras.layers.RNN.inner_loop:
-        return
-    for cell in _compat.flatten_layers(layer.cell):
-        if getattr(cell, "draws_every_step", False):
-            loop = "tf.while_loop" if keras.backend.backend() == "tensorflow" else "lax.scan"
-            ready = type(cell).__name__.removesuffix("Cell")
-            raise ValueError(
-                f"MCDropout cannot sample the {type(cell).__name__} {cell.name!r} inside the RNN layer "
-                f"{layer.name!r} on {keras.backend.backend()}: the cell draws new noise at every time step, and the "
-                f"RNN's loop ({loop}) does not carry the draws' seed updates from one step to the next, so every step "
-                f"would repeat the first step's noise. Use `kerasdrop.{ready}` (the same weights; it draws every "
-                "step's noise before the loop), or build the RNN with `unroll=True`."
-            )
-
-
 def shares_noise_across_batch(layer):
     """True when one draw of the layer's noise serves the whole batch, so samples cannot be stacked in one batch."""
     if isinstance(layer, StochasticLayer):
@@ -133,8 +106,6 @@ class Selection:
                 f"({', '.join(repr(layer.name) for layer in candidates)}), so every sample would be the same. "
                 "Select noise layers that drop something, or train the model with a dropout rate above 0."
             )
-        for layer in self.layers:
-            _check_steps_draw_in_loop(layer)
         self.ids = {id(sub) for layer in self.layers for sub in _compat.flatten_layers(layer)}
         self._inside = {}
 

@@ -590,15 +590,13 @@ def _cell_rnn(cell, unroll):
     return keras.Model(inputs, keras.layers.RNN(cell, unroll=unroll, name="user_rnn")(inputs))
 
 
-@pytest.mark.parametrize("ready", sorted(STEP_DRAWING_CELLS))
-def test_cell_drawing_every_step_inside_a_keras_rnn_loop(ready):
-    """TensorFlow's and JAX's RNN loops trace the step once, so a draw made in the step would repeat at every step
-    under MCDropout: refused with the ready layer to use. PyTorch's loop runs each step in Python: sampled."""
-    model = _cell_rnn(STEP_DRAWING_CELLS[ready](), unroll=False)
-    if backend.BACKEND != "torch":
-        with pytest.raises(ValueError, match=rf"inside the RNN layer 'user_rnn'.*kerasdrop\.{ready}`.*unroll=True"):
-            kerasdrop.MCDropout(model)
-        return
+@pytest.mark.parametrize("name", sorted(STEP_DRAWING_CELLS))
+def test_cell_drawing_every_step_inside_a_keras_rnn_loop(name):
+    """The cell carries the number of the step in its state, which the RNN's loop carries like any state (TensorFlow's
+    tf.while_loop and JAX's lax.scan trace the step once): sampled without refusal, MCDropout's samples have the
+    distribution of independent training calls. (tests/layers/test_recurrent_loops.py checks that the draws of
+    successive steps are independent, under MCDropout and in training calls.)"""
+    model = _cell_rnn(STEP_DRAWING_CELLS[name](), unroll=False)
     x = np.random.default_rng(0).normal(size=(1, 6, 3)).astype("float32")
     result = kerasdrop.MCDropout(model, samples=1000, seed=0).predict(x, verbose=0, keep_samples=True)
     direct = utils.to_numpy(model(np.repeat(x, 1000, axis=0), training=True))

@@ -3,11 +3,17 @@
 The weight-noise layers (DropConnect, fast dropout, variational dropout) all compute ``x * K + b`` with a kernel
 ``K`` that changes from call to call (masked, squared, pruned). These mixins give them that product for a Keras
 ``Dense`` or ``Conv2D`` base, so each noise model is written once for both.
+
+Joint draws: while `kerasdrop.MCDropout` samples ``copies`` Monte Carlo samples as one tiled batch of
+``copies * batch`` rows, sample-major (see `kerasdrop._sampling_context`), the layers whose noise is a Gaussian on
+every weight draw one kernel per sample instead of one pre-activation per input: `affine_of_joint_draws` draws the
+kernels, folds the tiled batch into its samples and applies each sample's kernel to that sample's rows.
 """
 
 import keras
 from keras import ops
 
+from kerasdrop import _random, _sampling_context
 from kerasdrop.ops import variance_dtype
 
 
@@ -36,6 +42,25 @@ class _KernelOps:
             variance = self.add_bias(variance, variance_of(bias_variance))
         return variance
 
+    def affine_of_joint_draws(self, inputs, draw_kernels, bias):
+        """``inputs * K_s + bias`` on the rows of Monte Carlo sample ``s``, one kernel ``K_s`` per sample, while
+        `kerasdrop.MCDropout` samples joint draws; None otherwise (the caller then samples per input).
+
+        ``draw_kernels(noise)`` turns standard normal ``noise`` of shape ``(copies, *kernel.shape)`` (float32,
+        float64 for float64 inputs) into the ``copies`` kernels, in that dtype; they are cast to the inputs' dtype
+        for the product, as the layer's own kernel is. ``inputs`` is the tiled batch of ``copies * batch`` rows,
+        sample-major (row ``s * batch + i`` is sample ``s`` of input ``i``); ``bias`` (or None) is not drawn.
+        """
+        copies = _sampling_context.shared_copies()
+        if copies is None:
+            return None
+        work = variance_dtype(inputs.dtype)
+        # One draw per sample: the leading axis is already the sample axis, so no batch axis is named.
+        noise = ops.cast(_random.normal((copies, *self.kernel.shape), seed=self.seed_generator), work)
+        kernels = ops.cast(draw_kernels(noise), inputs.dtype)
+        outputs = self.apply_kernel_per_draw(inputs, kernels, copies)
+        return outputs if bias is None else self.add_bias(outputs, bias)
+
 
 class DenseKernelOps(_KernelOps):
     """``x @ K`` for a ``keras.layers.Dense`` base (inputs of any rank >= 2, features last)."""
@@ -47,6 +72,15 @@ class DenseKernelOps(_KernelOps):
     def apply_kernel_per_sample(self, inputs, kernels):
         """``inputs[n] @ kernels[n]`` for each sample n: ``kernels`` has shape ``(batch, in, units)``."""
         return ops.einsum("b...i,biu->b...u", inputs, kernels)
+
+    def apply_kernel_per_draw(self, inputs, kernels, copies):
+        """``inputs @ kernels[s]`` for the rows of sample ``s`` of a tiled batch (``kernels``: ``(copies, in, units)``).
+
+        The rows of one sample (and any axes between batch and features) fold into one matrix per sample.
+        """
+        shape = ops.shape(inputs)
+        folded = ops.reshape(inputs, (copies, -1, kernels.shape[-2]))
+        return ops.reshape(ops.matmul(folded, kernels), (*shape[:-1], kernels.shape[-1]))
 
     def add_bias(self, outputs, bias):
         """``outputs + bias``; a bias of shape ``(batch, units)`` gives each sample its own bias."""
@@ -85,6 +119,51 @@ class ConvKernelOps(_KernelOps):
             outputs = ops.transpose(outputs, (0, 3, 1, 2))
         return outputs
 
+    def apply_kernel_per_draw(self, inputs, kernels, copies):
+        """Convolves the rows of sample ``s`` of a tiled batch with ``kernels[s]`` (shape ``(copies, rows, cols,
+        in / groups, filters)``).
+
+        One grouped convolution does every sample: the samples' images are laid side by side along the channels
+        (``(batch, ..., copies * in)``, sample ``s`` in channels ``s * in`` to ``(s + 1) * in``) and the kernels
+        along the filters, so that group ``s * groups + g`` is group ``g`` of sample ``s``. The layer's strides,
+        padding and dilation apply unchanged.
+        """
+        dilation = tuple(self.dilation_rate)
+        if dilation != (1, 1) and not isinstance(copies, int):
+            # TensorFlow builds a dilated convolution from the kernel's static shape, unknown while the number of
+            # samples is a tensor: the dilation is then written into the kernels as zeros (the same convolution).
+            kernels = spread_kernels(kernels, dilation)
+            dilation = (1, 1)
+        rows, cols, per_group, filters = kernels.shape[1:]
+        kernels = ops.reshape(ops.transpose(kernels, (1, 2, 3, 0, 4)), (rows, cols, per_group, -1))
+        shape = ops.shape(inputs)
+        samples = ops.reshape(inputs, (copies, -1, *shape[1:]))
+        if self.data_format == "channels_last":
+            # (copies, batch, rows, cols, in) -> (batch, rows, cols, copies * in), and back for the outputs.
+            folded = ops.reshape(ops.transpose(samples, (1, 2, 3, 0, 4)), (-1, *shape[1:3], copies * shape[3]))
+            outputs = self._convolve(folded, kernels, dilation)
+            out = ops.shape(outputs)
+            outputs = ops.transpose(ops.reshape(outputs, (*out[:3], copies, filters)), (3, 0, 1, 2, 4))
+            return ops.reshape(outputs, (-1, *out[1:3], filters))
+        # (copies, batch, in, rows, cols) -> (batch, copies * in, rows, cols), and back for the outputs.
+        folded = ops.reshape(ops.transpose(samples, (1, 0, 2, 3, 4)), (-1, copies * shape[1], *shape[2:]))
+        outputs = self._convolve(folded, kernels, dilation)
+        out = ops.shape(outputs)
+        outputs = ops.transpose(ops.reshape(outputs, (out[0], copies, filters, *out[2:])), (1, 0, 2, 3, 4))
+        return ops.reshape(outputs, (-1, filters, *out[2:]))
+
+    def _convolve(self, inputs, kernel, dilation):
+        """The layer's convolution with the dilation ``dilation`` (a grouped one when the kernel has fewer input
+        channels than ``inputs``)."""
+        return ops.conv(
+            inputs,
+            kernel,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=dilation,
+        )
+
     def add_bias(self, outputs, bias):
         """``outputs + bias`` over the channel axis; a bias of shape ``(batch, filters)`` is per sample."""
         batch = ops.shape(bias)[0] if len(bias.shape) == 2 else 1
@@ -93,6 +172,21 @@ class ConvKernelOps(_KernelOps):
         else:
             shape = (batch, self.filters, 1, 1)
         return outputs + ops.reshape(bias, shape)
+
+
+def spread_kernels(kernels, dilation):
+    """Kernels ``(copies, rows, cols, in, filters)`` with ``dilation - 1`` rows and columns of zeros between their
+    taps: convolving with them undilated is convolving with ``kernels`` dilated by ``dilation``."""
+    import numpy as np
+
+    def placement(taps, rate):
+        # (span, taps) of 0s and 1s: tap t lands on position t * rate. Products with 1 and sums of 0 are exact.
+        span = np.zeros(((taps - 1) * rate + 1, taps), "float32")
+        span[np.arange(taps) * rate, np.arange(taps)] = 1.0
+        return ops.convert_to_tensor(span, dtype=kernels.dtype)
+
+    rows, cols = kernels.shape[1:3]
+    return ops.einsum("Rr,Cc,nrcif->nRCif", placement(rows, dilation[0]), placement(cols, dilation[1]), kernels)
 
 
 def is_linear(activation):

@@ -64,6 +64,9 @@ class _DropoutRNN(keras.layers.RNN):
             name=_snake_case(self.cell_class.__name__),
             **kwargs,
         )
+        # Every step's noise is drawn before the loop (`inner_loop`): the cell carries no step counter, it has the
+        # states of the Keras cell.
+        cell.noise_drawn_before_loop = True
         flags = {
             name: check_bool(name, value)
             for name, value in (

@@ -15,7 +15,21 @@ What the "recurrent" mask holds depends on the paper, and each cell names it for
 - Moon (``RNNDropLSTMCell``): the memory mask ``m`` and the output's ``m / keep``;
 - Semeniuta with ``per_step=False``: the mask of the candidate update, ``(batch, units)``.
 
-Noise drawn anew at every step (Semeniuta's ``per_step=True`` masks, zoneout's choices) comes from ``step_noise``.
+Noise drawn anew at every step (Semeniuta's ``per_step=True`` masks, zoneout's choices) comes from ``step_noise``,
+seeded from a key drawn once per sequence and the number of the step. Keras's RNN loop traces its step once
+(``tf.while_loop`` on TensorFlow, ``lax.scan`` on JAX), and a seed generator advanced inside the step does not carry
+over to the next step there (JAX drops the update; inside a ``keras.StatelessScope``, as under `kerasdrop.MCDropout`,
+TensorFlow does too). So the step does not draw from the generator's state: the key is drawn with the masks,
+before the loop, and the cell carries the step's number as one more state, its last, which any loop carries like
+``h`` and ``c``: the *step counter* ``(batch, 2)``, the count in two base-256 digits, low first. Keras's RNN casts
+every state to the cell's compute dtype, and integers up to 256 are exact in every float dtype (bfloat16 holds no
+larger ones exactly); two digits count 65,536 steps, then start again. `get_initial_state` starts the counter at 0,
+``return_state=True`` returns it, and an ``initial_state`` given by hand must end with it (zeros will do). Every
+row holds the same count, except rows that a mask held back: each step takes the largest count of the batch, so a
+step never repeats the draw of an earlier step that any row used. Only the cells that do draw at every step carry
+the counter (`carries_step_counter`): with those rates 0, or ``per_step=False``, a cell has Keras's states. The ready
+layers of ``kerasdrop.layers.recurrent`` draw every step's noise before their loop and hand each step its own; their
+cells carry no counter either.
 
 A step has two halves: the `Plan` (weights cut into gate blocks with their masks, the variant's sequence mask) is what
 the ready layers of ``kerasdrop.layers.recurrent`` prepare once per sequence, and ``_step`` is one time step.
@@ -69,6 +83,25 @@ def _rates(**rates):
     return {name: check_rate(name, value) for name, value in rates.items()}
 
 
+# The step counter (see the module's docstring): STEP_COUNTER_SIZE base-256 digits, low first.
+STEP_COUNTER_SIZE = 2
+_BASE = 256
+_PERIOD = _BASE**STEP_COUNTER_SIZE
+
+
+def _step_number(counter):
+    """The number of this step: the largest count of the batch, whose rows a mask may have held back."""
+    digits = ops.cast(counter, "int32")
+    return ops.mod(ops.max(digits[:, 0] + _BASE * digits[:, 1]), _PERIOD)
+
+
+def _counter_after(step, counter):
+    """The counter of the next step in every row: ``step + 1``, in the shape and dtype of ``counter``."""
+    following = ops.mod(step + 1, _PERIOD)
+    digits = ops.stack([ops.mod(following, _BASE), ops.floor_divide(following, _BASE)])
+    return ops.broadcast_to(ops.cast(digits, counter.dtype), ops.shape(counter))
+
+
 class Plan(NamedTuple):
     """What every step of one sequence shares.
 
@@ -90,6 +123,8 @@ class _DropoutCell(StochasticLayer):
     """
 
     gates = None
+    # True in the cells of the ready layers, which draw every step's noise before their loop and pass it to the step.
+    noise_drawn_before_loop = False
 
     def __init__(self, units, **kwargs):
         super().__init__(check_positive_int("units", units), **kwargs)
@@ -121,19 +156,50 @@ class _DropoutCell(StochasticLayer):
         return getattr(self, "_dropout_mask", None)
 
     def get_recurrent_dropout_mask(self, step_input):
-        """The variant's per-sequence recurrent mask (see ``_sequence_mask``), drawn once per sequence."""
+        """The variant's per-sequence recurrent mask (see ``_sequence_mask``), drawn once per sequence; with it, the
+        key of the sequence's per-step noise when the cell carries a step counter."""
         if getattr(self, "_recurrent_dropout_mask", None) is None:
             self._recurrent_dropout_mask = self._sequence_mask(step_input)
+        if self.carries_step_counter and getattr(self, "_step_key", None) is None:
+            self._step_key = _random.randint((2,), 0, 2**30, self.seed_generator)
         return self._recurrent_dropout_mask
+
+    def reset_recurrent_dropout_mask(self):
+        super().reset_recurrent_dropout_mask()
+        self._step_key = None
 
     def _sequence_mask(self, state):
         return None
 
     @property
     def draws_every_step(self):
-        """Whether a training step draws noise of its own (`step_noise`), besides the per-sequence masks; the one
-        condition `step_noise` and MCDropout's check of Keras's RNN loop both read."""
+        """Whether a training step draws noise of its own (`step_noise`), besides the per-sequence masks."""
         return False
+
+    @property
+    def carries_step_counter(self):
+        """Whether the cell carries a step counter as its last state, ``(batch, 2)``: it draws at every step, and
+        nothing draws its steps' noise before the loop (as the ready layers do). Each step's noise is seeded by a key
+        drawn once per sequence and the counter, the number of the step in two base-256 digits, low first, which
+        any loop carries like ``h`` (see the module's docstring)."""
+        return self.draws_every_step and not self.noise_drawn_before_loop
+
+    @property
+    def state_size(self):
+        """Keras's (``[units, units]`` for the LSTM, ``units`` for the GRU), then ``STEP_COUNTER_SIZE`` for the step
+        counter when the cell carries one."""
+        sizes = self._keras_state_size
+        if not self.carries_step_counter:
+            return sizes
+        return [*(sizes if isinstance(sizes, (list, tuple)) else [sizes]), STEP_COUNTER_SIZE]
+
+    @state_size.setter
+    def state_size(self, sizes):
+        self._keras_state_size = sizes
+
+    def get_initial_state(self, batch_size=None):
+        """Zeros, one ``(batch_size, size)`` tensor per state of `state_size`: the step counter starts at 0."""
+        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in keras.tree.flatten(self.state_size)]
 
     def step_noise(self, batch_shape, dtype):
         """Noise drawn anew at every step, shape ``batch_shape + (..., units)``; None unless `draws_every_step`."""
@@ -141,16 +207,46 @@ class _DropoutCell(StochasticLayer):
 
     def call(self, inputs, states, training=False, plan=None, noise=None):
         """One time step. The ready layers pass ``plan`` (and the step's ``noise``), prepared once for the whole
-        sequence with `sequence_plan`; without them the step prepares its own, from the cached masks."""
+        sequence with `sequence_plan`; without them the step prepares its own, from the cached masks, and draws its
+        noise from the step counter when it carries one."""
         check_float_inputs(self, inputs)
         nested = keras.tree.is_nested(states)
         states = list(states) if nested else [states]
+        counter = self._step_counter(states) if self.carries_step_counter else None
+        if counter is not None:
+            states, step = states[:-1], _step_number(counter)
         if plan is None:
             stochastic = self.is_stochastic(training)
             plan = self.sequence_plan(inputs, states[0], stochastic)
-            noise = self.step_noise((ops.shape(inputs)[0],), inputs.dtype) if stochastic else None
+            if not stochastic:
+                noise = None
+            elif counter is None:
+                noise = self.step_noise((ops.shape(inputs)[0],), inputs.dtype)
+            else:
+                noise = self._counted_step_noise(step, ops.shape(inputs)[0], inputs.dtype)
         output, new_states = self._step(inputs, states, plan, noise)
+        if counter is not None:
+            new_states = [*new_states, _counter_after(step, counter)]
         return output, (new_states if nested else new_states[0])
+
+    def _step_counter(self, states):
+        expected = len(keras.tree.flatten(self.state_size))
+        if len(states) != expected:
+            names = "[h, c, step_counter]" if expected == 3 else "[h, step_counter]"
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} draws new noise at every step and carries the step's number "
+                f"as its last state: it takes {expected} states, {names}, and received {len(states)}. Pass the step "
+                f"counter last, e.g. `initial_state=[..., keras.ops.zeros((batch_size, {STEP_COUNTER_SIZE}))]` "
+                "(or `cell.get_initial_state(batch_size)[-1]`)."
+            )
+        return states[-1]
+
+    def _counted_step_noise(self, step, batch_size, dtype):
+        """This step's `step_noise`, seeded from the sequence's key and the step's number: the seed generator's
+        state is the seed of the step in a stateless scope of its own, so that nothing moves it in the loop."""
+        seed = self._step_key + ops.stack([ops.zeros_like(step), step])
+        with keras.StatelessScope(state_mapping=[(self.seed_generator.state, seed)]):
+            return self.step_noise((batch_size,), dtype)
 
     def sequence_plan(self, step_input, state, stochastic):
         """The `Plan` of a sequence: this call's masks (none unless ``stochastic``) and the weights in gate blocks."""
@@ -370,6 +466,13 @@ class SemeniutaLSTMCell(_SemeniutaMixin, _LSTMCell):
         mc: bool, Monte Carlo mode.
         **kwargs: the other arguments of `keras.layers.LSTMCell`.
 
+    Call arguments:
+        inputs: ``(batch, features)`` float tensor.
+        states: ``[h, c]``, each ``(batch, units)``; with ``per_step=True`` and ``recurrent_dropout > 0``, then the
+            step counter ``(batch, 2)`` that seeds each step's mask (see `carries_step_counter`):
+            `get_initial_state` starts it at 0, and ``keras.layers.RNN(cell, return_state=True)`` returns it last.
+        training: Python bool.
+
     Reference:
         - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
     """
@@ -425,6 +528,13 @@ class SemeniutaGRUCell(_SemeniutaMixin, _GRUCell):
         seed: None or int.
         mc: bool, Monte Carlo mode.
         **kwargs: the other arguments of `keras.layers.GRUCell`.
+
+    Call arguments:
+        inputs: ``(batch, features)`` float tensor.
+        states: ``[h]``, ``(batch, units)``; with ``per_step=True`` and ``recurrent_dropout > 0``, ``[h,
+            counter]``, the counter ``(batch, 2)`` seeding each step's mask (see `carries_step_counter`):
+            `get_initial_state` starts it at 0, and ``keras.layers.RNN(cell, return_state=True)`` returns it last.
+        training: Python bool.
 
     Reference:
         - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
@@ -493,6 +603,13 @@ class ZoneoutLSTMCell(_ZoneoutMixin, _LSTMCell):
         mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
         **kwargs: the other arguments of `keras.layers.LSTMCell`.
 
+    Call arguments:
+        inputs: ``(batch, features)`` float tensor.
+        states: ``[h, c]``, each ``(batch, units)``; with a zoneout above 0, then the step counter ``(batch, 2)``
+            that seeds each step's choices (see `carries_step_counter`): `get_initial_state` starts it at 0, and
+            ``keras.layers.RNN(cell, return_state=True)`` returns it last.
+        training: Python bool.
+
     Reference:
         - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
     """
@@ -535,6 +652,13 @@ class ZoneoutGRUCell(_ZoneoutMixin, _GRUCell):
         seed: None or int.
         mc: bool, Monte Carlo mode.
         **kwargs: the other arguments of `keras.layers.GRUCell`.
+
+    Call arguments:
+        inputs: ``(batch, features)`` float tensor.
+        states: ``[h]``, ``(batch, units)``; with ``zoneout > 0``, ``[h, step counter]``, the counter ``(batch, 2)``
+            seeding each step's choices (see `carries_step_counter`): `get_initial_state` starts it at 0, and
+            ``keras.layers.RNN(cell, return_state=True)`` returns it last.
+        training: Python bool.
 
     Reference:
         - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)

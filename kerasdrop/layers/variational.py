@@ -6,6 +6,11 @@ reparameterization trick: instead of sampling weights, sample each pre-activatio
 ``N(x θ, (x ∘ x) σ²)``. Kingma's layer learns ``α``; Molchanov's learns ``σ²`` itself (the additive
 parameterization). The KL divergence to the prior is added to the model's losses with ``add_loss``.
 
+The local reparameterization draws each input's pre-activation on its own: two inputs never see one network. While
+`kerasdrop.MCDropout` samples joint draws (every input of a Monte Carlo sample through the same network), the layers
+draw what the trick stands for instead, the weights themselves, once per sample, ``w_s ~ N(θ, σ²)``, and apply them
+to every input of the sample. Each input's pre-activation then has exactly the same Gaussian as before.
+
 Learned parameters (``kernel`` = θ, ``log_alpha``, ``log_sigma2``) are always read in their float32 variable dtype;
 only the products with the inputs run in the compute dtype, so KL terms and pruning masks do not depend on the
 dtype policy.
@@ -108,8 +113,9 @@ class _Float32Parameters:
 class _LocalReparameterization(KLTerm, _Float32Parameters, StochasticLayer):
     """Gaussian weight noise ``w ~ N(θ, σ²)`` sampled through the pre-activations, with a KL penalty.
 
-    Subclasses give ``kl_divergence()``, ``_weight_variance()`` (σ² of every kernel entry, float32) and
-    ``_test_kernel()``.
+    Subclasses give ``kl_divergence()``, ``_weight_variance()`` (σ² of every kernel entry, float32),
+    ``_draw_kernels(noise)`` (for joint draws: kernels from ``N(θ, σ²)``, one per standard normal ``noise`` of
+    shape ``(copies, *θ.shape)``) and ``_test_kernel()``.
     """
 
     def __init__(self, *args, kl_weight=1.0, seed=None, mc=False, **kwargs):
@@ -130,6 +136,10 @@ class _LocalReparameterization(KLTerm, _Float32Parameters, StochasticLayer):
         return self.activation(self.affine(inputs, ops.cast(self._test_kernel(), self.compute_dtype), self._bias()))
 
     def _sample(self, inputs):
+        # Joint draws: one weight draw per Monte Carlo sample, shared by the inputs of that sample.
+        joint = self.affine_of_joint_draws(inputs, self._draw_kernels, self._bias())
+        if joint is not None:
+            return self.activation(joint)
         mean = self.affine(inputs, ops.cast(self.kernel, self.compute_dtype), self._bias())
         # Local reparameterization: x w with w ~ N(θ, σ²) independent is N(x θ, (x ∘ x) σ²).
         variance = self.affine_of_squares(inputs, self._weight_variance())
@@ -150,7 +160,9 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
     ``kl_weight · Σ_weights KL(α)`` with Kingma's approximation (see `kl_kingma`) to the model's losses; since
     Keras averages the data loss over a batch, ``kl_weight = 1 / (number of training samples)`` gives the
     per-sample ELBO. ``α`` is capped at ``max_rate / (1 - max_rate)`` (1 by default), where the approximation holds.
-    At test time ``a(x θ + b)``.
+    At test time ``a(x θ + b)``. While `kerasdrop.MCDropout` samples joint draws, the weights are drawn instead,
+    ``θ (1 + sqrt(α) ε)`` once per Monte Carlo sample, and serve every input of the sample (the same Gaussian per
+    input); the bias is not drawn.
 
     Args:
         units: Positive int, dimensionality of the output.
@@ -222,6 +234,11 @@ class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.De
     def _weight_variance(self):
         return ops.exp(self.effective_log_alpha()) * ops.square(self.kernel)
 
+    def _draw_kernels(self, noise):
+        # w = θ (1 + sqrt(α) ε): mean θ, variance α θ², as in _weight_variance (α broadcasts by granularity).
+        scale = ops.cast(ops.exp(0.5 * self.effective_log_alpha()), noise.dtype)
+        return ops.cast(self.kernel, noise.dtype) * (1.0 + scale * noise)
+
     def dropout_rate(self):
         """The learned rates ``α / (1 + α)`` as a NumPy array of the shape of ``log_alpha``."""
         return ops.convert_to_numpy(ops.sigmoid(self.effective_log_alpha()))
@@ -273,6 +290,11 @@ class _SparseVariational(_LocalReparameterization):
     def _weight_variance(self):
         return ops.exp(self.log_sigma2)
 
+    def _draw_kernels(self, noise):
+        # w = θ + σ ε with σ = sqrt(exp(log σ²)), unclipped as in _weight_variance.
+        scale = ops.cast(ops.exp(0.5 * self.log_sigma2), noise.dtype)
+        return ops.cast(self.kernel, noise.dtype) + scale * noise
+
     def weight_mask(self):
         """Boolean tensor of the kernel's shape: True for the weights kept at test time (``log α <= threshold``)."""
         return ops.less_equal(self.effective_log_alpha(), self.threshold)
@@ -299,9 +321,11 @@ _SPARSE_DOC = """
     (``log_sigma2``, initialised to -10), i.e. multiplicative noise of variance ``α = σ² / θ²``;
     ``log α = log σ² - log θ²`` is clipped to [-8, 8]. Training samples the pre-activations with the local
     reparameterization trick, ``N(x θ + b, (x ∘ x) σ²)`` (the paper's additive parameterization: ``σ²`` is not
-    clipped, ``log α`` only enters the KL and the pruning), and adds ``kl_weight · Σ_weights KL(α)`` with
-    Molchanov's approximation (see `kl_molchanov`) to the losses; use ``kl_weight = 1 / (number of training
-    samples)`` for the per-sample ELBO. Trained from random weights with that weight, warm the term up with
+    clipped, ``log α`` only enters the KL and the pruning); while `kerasdrop.MCDropout` samples joint draws, the
+    layer draws the weights instead, ``θ + σ ε`` once per Monte Carlo sample for every input of the sample (the
+    same Gaussian per input, the bias not drawn). It adds ``kl_weight · Σ_weights KL(α)`` with Molchanov's
+    approximation (see `kl_molchanov`) to the losses; use ``kl_weight = 1 / (number of training samples)`` for the
+    per-sample ELBO. Trained from random weights with that weight, warm the term up with
     `kerasdrop.callbacks.KLWarmup` over the first half of training (``KLWarmup(100)`` in 200 epochs): without it
     the KL term prunes the weights before they learn anything. Weights whose ``log α`` grows past ``threshold``
     carry only noise: at test time they are exactly zero. ``sparsity()`` gives the fraction pruned,
@@ -355,7 +379,8 @@ class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Co
         """A `Conv2D` layer with sparse variational dropout on every kernel entry (Molchanov et al. 2017)."""
         + _SPARSE_DOC
         + """
-    For a convolution the variance of the pre-activation is the convolution of ``x ∘ x`` with ``σ²``.
+    For a convolution the variance of the pre-activation is the convolution of ``x ∘ x`` with ``σ²``; under joint
+    draws each Monte Carlo sample's kernel convolves the inputs of that sample (one grouped convolution for all).
 
     Args:
         filters: Positive int, number of output channels.

@@ -295,6 +295,11 @@ class FastDropoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
     the output is ``a(μ + σ ε)`` with one ``ε ~ N(0, 1)`` per unit: one normal draw per output instead of one
     Bernoulli per input. At test time ``a(μ)``.
 
+    That Gaussian is also the pre-activation of a layer whose weights carry multiplicative Gaussian noise,
+    ``W ∘ g`` with ``g ~ N(1, rate / keep)`` per weight. While `kerasdrop.MCDropout` samples joint draws (every
+    input of a Monte Carlo sample through the same network), the layer draws such a kernel once per sample and
+    applies it to every input of the sample: each input's pre-activation keeps exactly the Gaussian above.
+
     Args:
         units: Positive int, dimensionality of the output.
         rate: Float in [0, 1), the dropout rate of the inputs being approximated.
@@ -321,11 +326,19 @@ class FastDropoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
         return self.activation(self.affine(inputs, self.kernel, self.bias))
 
     def _sample(self, inputs):
-        mean = self.affine(inputs, self.kernel, self.bias)
         if self.rate == 0:
-            return self.activation(mean)
+            return self.activation(self.affine(inputs, self.kernel, self.bias))
+        # Joint draws: W ∘ g, g ~ N(1, rate / keep) per weight, drawn once per Monte Carlo sample.
+        joint = self.affine_of_joint_draws(inputs, self._draw_kernels, self.bias)
+        if joint is not None:
+            return self.activation(joint)
+        mean = self.affine(inputs, self.kernel, self.bias)
         variance = self.affine_of_squares(inputs, self.kernel, square_weights=True) * (self.rate / (1.0 - self.rate))
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
+
+    def _draw_kernels(self, noise):
+        scale = (self.rate / (1.0 - self.rate)) ** 0.5
+        return ops.cast(self.kernel, noise.dtype) * (1.0 + scale * noise)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}

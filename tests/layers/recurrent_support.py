@@ -76,6 +76,19 @@ def randomize(layer, input_shape, seed=0):
     return [w.astype("float64") for w in layer.get_weights()]
 
 
+def gate_biases(layer, input_shape, **gates):
+    """Zero kernels and the given bias per gate: ±200 saturates a sigmoid to exactly 0 or 1 in float32.
+
+    ``layer``: a ready layer or a `keras.layers.RNN` of one cell; gates ``i, f, c, o`` (LSTM) or ``z, r, h`` (GRU)."""
+    layer.build(input_shape)
+    kernel, recurrent_kernel, bias = layer.get_weights()
+    units = recurrent_kernel.shape[0]
+    order = ("i", "f", "c", "o") if bias.ndim == 1 and bias.size == 4 * units else ("z", "r", "h")
+    values = np.concatenate([np.full(units, gates.get(gate, 0.0), "float32") for gate in order])
+    bias = values if bias.ndim == 1 else np.stack([values, np.zeros_like(values)])
+    layer.set_weights([np.zeros_like(kernel), np.zeros_like(recurrent_kernel), bias])
+
+
 def record_masks(cell):
     """Wraps the cell's mask hooks to keep what they return during the next calls (as NumPy, eager only)."""
     seen = {}

@@ -36,6 +36,7 @@ def test_cell_with_zero_rates_is_the_keras_cell(cell_class):
     expected_layer = keras.layers.RNN(keras_cell, return_sequences=True)
     weights = randomize(expected_layer, x.shape)
     ours = keras.layers.RNN(cell_class(UNITS), return_sequences=True)
+    assert ours.state_size == expected_layer.state_size  # no step counter: nothing is drawn at every step
     ours.build(x.shape)
     ours.set_weights([w.astype("float32") for w in weights])
     expected = utils.to_numpy(expected_layer(x))
@@ -147,25 +148,13 @@ def test_stochastic_layer_contract(name):
     utils.assert_stochastic_layer_contract(seeded_factory(name, units=4), sequences(batch=3, steps=5, features=2))
 
 
-# On JAX, keras.layers.RNN runs its steps in lax.scan inside a StatelessScope, which drops the seed updates that a
-# step makes: a Semeniuta cell with per_step=True, which draws its mask inside the step, repeats one mask at every
-# step and every call there (and a compiled call leaks a tracer out of the loop); so do the zoneout cells. The ready
-# SemeniutaGRU/LSTM and ZoneoutGRU/LSTM layers draw the masks of every step before their loop, and per_step=False
-# cells draw theirs before Keras's loop.
-PER_STEP_IN_KERAS_RNN = pytest.mark.xfail(
-    backend.BACKEND == "jax",
-    strict=True,
-    reason="on JAX, Keras's RNN loop drops the seed updates made inside a step, where per_step=True draws its mask",
-)
-
-
 @pytest.mark.parametrize(
     ("cell_class", "arguments"),
     [
         (kerasdrop.VariationalLSTMCell, {"dropout": 0.5}),
-        pytest.param(kerasdrop.SemeniutaGRUCell, {"recurrent_dropout": 0.5}, marks=PER_STEP_IN_KERAS_RNN),
+        (kerasdrop.SemeniutaGRUCell, {"recurrent_dropout": 0.5}),
         (kerasdrop.SemeniutaGRUCell, {"recurrent_dropout": 0.5, "per_step": False}),
-        pytest.param(kerasdrop.ZoneoutLSTMCell, {"cell_zoneout": 0.5}, marks=PER_STEP_IN_KERAS_RNN),
+        (kerasdrop.ZoneoutLSTMCell, {"cell_zoneout": 0.5}),
     ],
     ids=["VariationalLSTMCell", "SemeniutaGRUCell", "SemeniutaGRUCell-per_sequence", "ZoneoutLSTMCell"],
 )

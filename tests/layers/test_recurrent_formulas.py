@@ -8,7 +8,15 @@ import pytest
 
 import kerasdrop
 from tests import utils
-from tests.layers.recurrent_support import VARIANTS, factory, randomize, record_masks, reference, sequences
+from tests.layers.recurrent_support import (
+    VARIANTS,
+    factory,
+    gate_biases,
+    randomize,
+    record_masks,
+    reference,
+    sequences,
+)
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -48,20 +56,10 @@ def test_gal_masks_per_gate_per_sequence(name):
     assert not np.array_equal(seen["get_recurrent_dropout_mask"], first["get_recurrent_dropout_mask"])
 
 
-def _gate_biases(layer, input_shape, **gates):
-    """Zero kernels and the given bias per gate: ±200 saturates a sigmoid to exactly 0 or 1 in float32."""
-    layer.build(input_shape)
-    kernel, recurrent_kernel, bias = layer.get_weights()
-    order = ("i", "f", "c", "o") if bias.ndim == 1 else ("z", "r", "h")
-    values = np.concatenate([np.full(layer.units, gates.get(gate, 0.0), "float32") for gate in order])
-    bias = values if bias.ndim == 1 else np.stack([values, np.zeros_like(values)])
-    layer.set_weights([np.zeros_like(kernel), np.zeros_like(recurrent_kernel), bias])
-
-
 def _step_masks(layer, steps=6, batch=200, units=32, **gates):
     """Zero kernels, gates fixed by their biases: the output at each step shows the candidate/cell mask of that step."""
     x = sequences(batch=batch, steps=steps, features=3)
-    _gate_biases(layer, x.shape, **gates)
+    gate_biases(layer, x.shape, **gates)
     return utils.train_call(layer, x)
 
 
@@ -90,14 +88,14 @@ def test_semeniuta_never_masks_the_memory_path():
     c0 = np.random.default_rng(1).normal(size=(50, 8)).astype("float32")
     h0 = np.zeros_like(c0)
     lstm = kerasdrop.SemeniutaLSTM(8, recurrent_dropout=0.9, return_state=True, seed=1)
-    _gate_biases(lstm, x.shape, i=-200.0, f=200.0, c=1.0, o=200.0)
+    gate_biases(lstm, x.shape, i=-200.0, f=200.0, c=1.0, o=200.0)
     _, _, c = lstm(x, initial_state=[h0, c0], training=True)
     np.testing.assert_array_equal(utils.to_numpy(c), c0)
     gru = kerasdrop.SemeniutaGRU(8, recurrent_dropout=0.9, seed=1)
-    _gate_biases(gru, x.shape, z=200.0, h=1.0)  # z = 1: h_t = h_{t-1}
+    gate_biases(gru, x.shape, z=200.0, h=1.0)  # z = 1: h_t = h_{t-1}
     np.testing.assert_array_equal(utils.to_numpy(gru(x, initial_state=[c0], training=True)), c0)
     rnndrop = kerasdrop.RNNDropLSTM(8, cell_dropout=0.5, return_state=True, seed=1)
-    _gate_biases(rnndrop, x.shape, i=-200.0, f=200.0, c=1.0, o=200.0)
+    gate_biases(rnndrop, x.shape, i=-200.0, f=200.0, c=1.0, o=200.0)
     _, _, c = rnndrop(x, initial_state=[h0, c0], training=True)
     c = utils.to_numpy(c)
     assert np.all((c == 0) | (c == c0)) and 0 < (c == 0).mean() < 1
