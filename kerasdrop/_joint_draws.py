@@ -103,7 +103,8 @@ def _shares_wherever_called(layer):
     if isinstance(layer, keras.layers.RNN):
         cells = _compat.flatten_layers(layer.cell)
         keras_drops = any(
-            not isinstance(cell, StochasticLayer) and (getattr(cell, "dropout", 0) or getattr(cell, "recurrent_dropout", 0))
+            not isinstance(cell, StochasticLayer)
+            and (getattr(cell, "dropout", 0) or getattr(cell, "recurrent_dropout", 0))
             for cell in cells
         )
         return any(isinstance(cell, StochasticLayer) for cell in cells) and not keras_drops

@@ -278,7 +278,9 @@ class StandoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
 
     def _sample(self, inputs):
         z = self.affine(inputs, self.kernel, self.bias)
-        mask = kd_ops.bernoulli_mask(ops.shape(z), self._keep_probability(z), self.seed_generator, z.dtype, batch_axis=0)
+        mask = kd_ops.bernoulli_mask(
+            ops.shape(z), self._keep_probability(z), self.seed_generator, z.dtype, batch_axis=0
+        )
         return self.activation(z) * mask
 
     def get_config(self):
