@@ -287,3 +287,21 @@ def test_batch_bald_on_joint_samples_picks_one_copy_of_a_repeated_input():
     assert set(kerasdrop.acquisition.top_k(kerasdrop.acquisition.bald(result), 5)) == copies
     chosen = kerasdrop.acquisition.batch_bald(result, k=5)
     assert len(copies & set(chosen.tolist())) == 1
+
+
+@pytest.mark.skipif(
+    backend.BACKEND != "jax",
+    reason="keras.distribution.DataParallel is JAX's; TensorFlow's replicas "
+    "are tested with MirroredStrategy above, and PyTorch has no data-parallel sampling",
+)
+def test_devices_of_a_data_parallel_distribution_share_the_networks_of_a_sample():
+    devices = keras.distribution.list_devices()
+    assert len(devices) >= 2, "conftest asks JAX for two host devices"
+    distribution = keras.distribution.DataParallel(devices=devices[:2])
+    x = _pool((1, 64))
+    model = _model(kerasdrop.Dropout(0.5, seed=1), (1, 64))
+    mc = kerasdrop.MCDropout(model, samples=SAMPLES, seed=2, strategy=distribution, consistent=True)
+    assert mc.replicas == 2
+    samples = mc.predict(x, verbose=0, keep_samples=True, batch_size=3).samples
+    _assert_copies_share_samples(samples)
+    assert len({samples[t].tobytes() for t in range(SAMPLES)}) == SAMPLES
