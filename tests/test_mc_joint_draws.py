@@ -305,3 +305,22 @@ def test_devices_of_a_data_parallel_distribution_share_the_networks_of_a_sample(
     samples = mc.predict(x, verbose=0, keep_samples=True, batch_size=3).samples
     _assert_copies_share_samples(samples)
     assert len({samples[t].tobytes() for t in range(SAMPLES)}) == SAMPLES
+
+
+@backend.tensorflow_only("SavedModel export")
+def test_an_exported_predictor_serves_joint_draws(tmp_path):
+    """The SavedModel of a consistent predictor draws one network per sample for every input of a call: copies of
+    an input get the same moments, which per-input draws do not give."""
+    import tensorflow as tf
+
+    x = _pool((1, 64))
+    model = _model(kerasdrop.Dropout(0.5, seed=1), (1, 64))
+    for consistent in (True, False):
+        path = str(tmp_path / f"consistent_{consistent}")
+        kerasdrop.MCDropout(model, samples=SAMPLES, seed=2, consistent=consistent).export(path)
+        loaded = tf.saved_model.load(path)  # kept: its variables live as long as it does
+        served = loaded.serve(tf.constant(x))
+        mean, variance = served["mean"].numpy(), served["variance"].numpy()
+        for copy in COPIES:
+            same = np.array_equal(mean[copy], mean[0]) and np.array_equal(variance[copy], variance[0])
+            assert same == consistent
