@@ -424,3 +424,17 @@ def test_bald_of_a_sigmoid_classifier_is_its_mutual_information():
     result = kerasdrop.MCDropout(model, samples=8, seed=0).predict(x, verbose=0, keep_samples=True)
     assert result.samples.shape == (8, 20, 1)
     np.testing.assert_allclose(acquisition.bald(result), result.mutual_information(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [*SCORES, "batch_bald"])
+def test_a_regression_result_is_refused_naming_its_output_type(name):
+    """A regression output's values are not probabilities, even when they lie in [0, 1] and sum to 1."""
+    samples = dirichlet_samples((4, 5, 3), seed=0)
+    result = MCDropoutResult(samples.mean(0), samples.var(0), 4, samples=samples, consistent=True)
+    assert result.output_type == "regression"
+    function = getattr(acquisition, name)
+    with pytest.raises(ValueError, match=r"output_type='regression'"):
+        function(result, k=2) if name == "batch_bald" else function(result)
+    # The same samples read as a classifier's are scored.
+    probabilities = result_of(samples, consistent=True)
+    function(probabilities, k=2) if name == "batch_bald" else function(probabilities)
