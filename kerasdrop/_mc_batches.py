@@ -33,12 +33,13 @@ class SampleBlocks(NamedTuple):
         return self.key + np.asarray([chunk, 0], dtype="int32")
 
 
-def sample_batch(sampler, frontier, samples, rows, output_kinds, keep_samples, blocks=None):
+def sample_batch(sampler, frontier, samples, rows, output_kinds, keep_samples, blocks=None, structure=None):
     """Moments of every input of one batch, in sub-batches and sample chunks of at most ``rows`` rows a replica.
 
     ``frontier`` is the batch after the sampler's prefix; ``output_kinds()`` gives the kinds of the model's outputs
     (known after the first sampler call for a model without a graph); ``blocks``: the `SampleBlocks` of joint draws,
-    or None. Yields one list of `Moments` (one per output) per sub-batch.
+    or None; ``structure()``: the model's output structure, for messages. Yields one list of `Moments` (one per
+    output) per sub-batch.
     """
     size = _mc_inputs.batch_size_of(frontier)
     if blocks is None:
@@ -63,7 +64,10 @@ def sample_batch(sampler, frontier, samples, rows, output_kinds, keep_samples, b
             step = min(wanted, len(flat[0]) // count)
             kinds = output_kinds()
             moments = moments or [_mc_outputs.Moments(keep_samples) for _ in kinds]
-            for accumulator, (drawn_samples, entropies) in zip(moments, _mc_outputs.split(flat, kinds), strict=True):
+            pairs = _mc_outputs.split(flat, kinds)
+            for index, (accumulator, (drawn_samples, entropies)) in enumerate(zip(moments, pairs, strict=True)):
+                name = _mc_outputs.output_name(structure() if structure else None, index, len(kinds))
+                _mc_outputs.check_probability_values(drawn_samples, kinds[index], name)
                 drawn_samples = drawn_samples.reshape((-1, count) + drawn_samples.shape[1:])[:step]
                 if entropies is not None:
                     entropies = entropies.reshape((-1, count) + entropies.shape[1:])[:step]

@@ -89,8 +89,16 @@ def output_kinds(output_type, structure, tensors, model_name):
     """
     flat_types = _flat_types(output_type, structure, model_name)
     kinds = []
-    for requested, tensor in zip(flat_types, tensors, strict=True):
+    for index, (requested, tensor) in enumerate(zip(flat_types, tensors, strict=True)):
         activation = _activation_name(tensor) if isinstance(tensor, keras.KerasTensor) else None
+        if requested == "logits" and activation is not None:
+            name = output_name(structure, index, len(flat_types))
+            raise ValueError(
+                f"Invalid value received for argument `output_type`: 'logits' for {name} of model {model_name!r}, "
+                f"whose activation is {activation}: its values are already probabilities, and reading them as "
+                f"logits would apply {'softmax' if activation == 'softmax' else 'a sigmoid'} twice (mutual "
+                "information far too small). Pass output_type='probabilities' (or 'auto') for it."
+            )
         if requested == "auto":
             requested = "probabilities" if activation is not None else "regression"
         units = tensor.shape[-1] if len(tensor.shape) > 1 else None  # None: rank 1, no units axis
@@ -177,6 +185,45 @@ def mask_rows(value, finite, xp=ops):
     """``value`` with NaN in the rows (first axis) where ``finite`` is False (``xp``: as in `chunk_moments`)."""
     rows = xp.reshape(finite, (-1,) + (1,) * (len(value.shape) - 1))
     return xp.where(rows, value, float("nan"))
+
+
+def output_name(structure, index, count):
+    """How messages name output ``index`` of ``count``: "the output", or "output 'key'"."""
+    if count == 1:
+        return "the output"
+    return f"output {output_keys(structure, count)[index]!r}"
+
+
+# How far probabilities may stray from [0, 1] and from a sum of 1: beyond float16 and bfloat16 rounding of a softmax.
+_PROBABILITY_TOLERANCE = 1e-2
+
+
+def check_probability_values(samples, kind, name):
+    """Raises a clear ``ValueError`` when the samples of an output read as probabilities are not: a value below 0
+    or above 1, or (one distribution over the last axis) a row whose sum is not 1, beyond float16 rounding.
+    Rows with a non-finite value are left to the non-finite handling."""
+    if kind.output_type != "probabilities" or samples.size == 0:
+        return
+    low, high = float(samples.min()), float(samples.max())
+    if not (np.isfinite(low) and np.isfinite(high)):  # rare: only then the copy that leaves non-finite values out
+        values = samples[np.isfinite(samples)]
+        if values.size == 0:
+            return
+        low, high = float(values.min()), float(values.max())
+    problem = None
+    if low < -_PROBABILITY_TOLERANCE or high > 1 + _PROBABILITY_TOLERANCE:
+        problem = f"values in [{low:.4g}, {high:.4g}]"
+    elif kind.entropy == "categorical":
+        sums = samples.sum(axis=-1)
+        sums = sums[np.isfinite(sums)]
+        if sums.size and np.abs(sums - 1.0).max() > _PROBABILITY_TOLERANCE:
+            problem = f"rows summing to values in [{float(sums.min()):.4g}, {float(sums.max()):.4g}]"
+    if problem is not None:
+        raise ValueError(
+            f"Invalid value received for argument `output_type`: 'probabilities' for {name}, whose samples are not "
+            f"probabilities ({problem}). Pass output_type='logits' for an output without softmax or sigmoid (each "
+            "sample then goes through softmax, or a sigmoid for one unit), or 'regression'."
+        )
 
 
 def output_keys(structure, count):

@@ -295,7 +295,9 @@ class MCDropout:
             frontier = self._sampler.prefix(inputs)
             kinds = self._output_kinds
             parts.extend(
-                _mc_batches.sample_batch(self._sampler, frontier, self.samples, rows, kinds, keep_samples, blocks)
+                _mc_batches.sample_batch(
+                    self._sampler, frontier, self.samples, rows, kinds, keep_samples, blocks, self._structure
+                )
             )
             self._warn_once(stacklevel=3)
             done += _mc_inputs.batch_size_of(inputs)
