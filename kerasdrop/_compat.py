@@ -136,6 +136,17 @@ def keras_mask(tensor):
     return src_backend.get_keras_mask(tensor)
 
 
+def global_seed_generator():
+    """The ``SeedGenerator`` that Keras's random ops draw from when given ``seed=None`` (created if need be).
+
+    Keras 3 has no public accessor: ``keras.src.random.seed_generator.global_seed_generator`` is what its
+    ``draw_seed`` calls (checked against Keras 3.10 - 3.15).
+    """
+    from keras.src.random.seed_generator import global_seed_generator as keras_global_seed_generator
+
+    return keras_global_seed_generator()
+
+
 def set_keras_mask(tensor, mask):
     """Attaches a Keras mask to a tensor, as ``Layer.__call__`` does (``backend.set_keras_mask``; Keras 3 has no public
     setter)."""

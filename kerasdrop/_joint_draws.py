@@ -144,7 +144,7 @@ def check_joint_draws(model, plan, selection):
         if not runs_itself(layer):
             raise ValueError(
                 f"MCDropout(consistent=True) cannot share the noise of {layer.name!r} ({type(layer).__name__}) across "
-                "inputs: it draws per input inside Keras's code. Joint draws support kerasdrop's layers and Keras's "
+                "inputs: it draws per input inside its own code. Joint draws support kerasdrop's layers and Keras's "
                 "Dropout, SpatialDropout1D/2D/3D, GaussianDropout, GaussianNoise, AlphaDropout, LSTM, GRU and "
                 "SimpleRNN. Use the kerasdrop layer of the same kind, or leave it out with `stochastic_layers=[...]`."
             )

@@ -23,11 +23,10 @@ class SampleBlocks(NamedTuple):
     key: np.ndarray
 
     @classmethod
-    def first(cls, sampler, samples, rows, generator):
-        """The cut for a call whose first batch allows ``rows`` rows a sampler call, with a key from ``generator``."""
+    def first(cls, sampler, samples, rows):
+        """The cut for a call whose first batch allows ``rows`` rows a sampler call, with a key of its own."""
         copies = max(1, min(samples, rows)) if sampler.plan.tileable else 1
-        key = ops.convert_to_numpy(keras.random.randint((2,), 0, 2**30, seed=generator, dtype="int32"))
-        return cls(copies, key.astype("int32"))
+        return cls(copies, sampler.draw_key())
 
     def seed(self, chunk):
         return self.key + np.asarray([chunk, 0], dtype="int32")

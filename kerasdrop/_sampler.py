@@ -390,6 +390,8 @@ class Sampler:
             _joint_draws.check_joint_draws(model, self.plan, selection)
         # Under joint draws the seed states of a call come from the block seed it is given, through this generator.
         self._block_generator = keras.random.SeedGenerator(0)
+        # Calls that draw from MCDropout's generator take turns: two threads must never start from one seed state.
+        self._lock = threading.Lock()
         self.seed_variables = [v for group in selection.seed_variables(model) for v in group]
         self.trace_count = 0
         self.backend = keras.backend.backend()
@@ -459,11 +461,20 @@ class Sampler:
         if self.backend == "tensorflow":
             copies = ops.convert_to_tensor(copies, "int32")  # one trace whatever the number of copies
         if not self.joint:
-            return self._compiled_sample(frontier, copies)
+            with self._lock:  # reads and moves MCDropout's seed state
+                return self._compiled_sample(frontier, copies)
+        # Joint draws read only the block seed given: calls from several threads may run side by side.
         block_seed = ops.convert_to_tensor(block_seed, "int32")
         if self.backend == "jax":  # the number of copies is static: the last argument
             return self._compiled_sample(frontier, block_seed, copies)
         return self._compiled_sample(frontier, copies, block_seed)
+
+    def draw_key(self):
+        """The key of a call under joint draws, int32 ``(2,)``, from MCDropout's generator (taking turns with other
+        threads, so that no two calls get the same key)."""
+        with self._lock:
+            key = keras.random.randint((2,), 0, 2**30, seed=self.generator, dtype="int32")
+            return ops.convert_to_numpy(key).astype("int32")
 
     def draw_states(self, count, block_seed=None):
         """``count`` sets of seed states, ``(count, seed variables, 2)`` int32: from MCDropout's generator, or, given

@@ -291,7 +291,7 @@ class MCDropout:
             inputs = self._standardize(batch)
             rows = self.rows_per_call(batch)[1]  # per batch: a dataset's batches may differ in their other sizes
             if self.consistent and blocks is None:  # one cut of the samples for the whole call
-                blocks = _mc_batches.SampleBlocks.first(self._sampler, self.samples, rows, self.seed_generator)
+                blocks = _mc_batches.SampleBlocks.first(self._sampler, self.samples, rows)
             frontier = self._sampler.prefix(inputs)
             kinds = self._output_kinds
             parts.extend(

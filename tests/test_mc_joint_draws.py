@@ -34,19 +34,6 @@ def _model(layer, input_shape):
     return keras.Model(inputs, outputs)
 
 
-def _assert_same_two_moments(samples, reference):
-    """Elementwise, ``E[x]`` and ``E[x²]`` of two independent sets of i.i.d. samples (axis 0) agree within 5
-    standard errors of their difference, each estimated from the samples. (Means of squares rather than variances:
-    the standard error of a two-point distribution's sample variance vanishes to first order.)"""
-    for power in (1, 2):
-        a, b = (np.asarray(values, dtype="float64") ** power for values in (samples, reference))
-        difference = np.abs(a.mean(0) - b.mean(0))
-        error = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
-        z = np.divide(difference, error, out=np.zeros_like(difference), where=difference > 0)
-        assert np.all(error[difference > 0] > 0), f"E[x^{power}] differs where both sets are constant"
-        assert z.max() <= utils.SIGMAS, f"E[x^{power}] differs by up to {z.max():.2f} standard errors"
-
-
 # How a predict call is cut: every input and sample in one sampler call; or batches of 3 inputs, cut further by a
 # budget of 4 rows a call into sub-batches of one input and chunks of 4 samples.
 CUTS = {"one call": (None, None), "batches, sub-batches and chunks": (4, 3)}
@@ -171,7 +158,7 @@ def test_each_input_has_the_same_distribution_in_both_modes(name):
         .samples
         for consistent in (False, True)
     }
-    _assert_same_two_moments(samples[True], samples[False])
+    utils.assert_same_two_moments(samples[True], samples[False])
 
 
 def test_the_joint_mode_is_exactly_keras_own_training_call_for_one_input():
@@ -183,7 +170,7 @@ def test_the_joint_mode_is_exactly_keras_own_training_call_for_one_input():
     joint = kerasdrop.MCDropout(model, samples=2000, seed=5, consistent=True).predict(x, verbose=0, keep_samples=True)
     tiled = np.repeat(x, 2000, axis=0)
     reference = utils.to_numpy(keras.layers.AlphaDropout(0.3, seed=8)(tiled, training=True))[:, None]
-    _assert_same_two_moments(joint.samples, reference)
+    utils.assert_same_two_moments(joint.samples, reference)
 
 
 def _multi_output_model():

@@ -84,6 +84,19 @@ def assert_same_distribution(samples, reference):
     assert var_z.max() <= SIGMAS, f"variances differ by up to {var_z.max():.2f} standard errors"
 
 
+def assert_same_two_moments(samples, reference):
+    """Elementwise, ``E[x]`` and ``E[x²]`` of two independent sets of i.i.d. samples (axis 0) agree within 5
+    standard errors of their difference, each estimated from the samples. (Means of squares rather than variances:
+    the standard error of a two-point distribution's sample variance vanishes to first order.)"""
+    for power in (1, 2):
+        a, b = (np.asarray(values, dtype="float64") ** power for values in (samples, reference))
+        difference = np.abs(a.mean(0) - b.mean(0))
+        error = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
+        z = np.divide(difference, error, out=np.zeros_like(difference), where=difference > 0)
+        assert np.all(error[difference > 0] > 0), f"E[x^{power}] differs where both sets are constant"
+        assert z.max() <= SIGMAS, f"E[x^{power}] differs by up to {z.max():.2f} standard errors"
+
+
 def per_replica_training_outputs(strategy, layer, x, steps=2):
     """``layer``'s training outputs on each replica of a ``tf.distribute`` strategy, for ``steps`` successive calls
     of one ``tf.function``: a list (one per step) of lists (one per replica) of NumPy arrays. Each replica gets its
