@@ -50,6 +50,22 @@ def rnn_loop(step_function, inputs, initial_states, **kwargs):
     return src_backend.rnn(step_function, inputs, initial_states, **kwargs)
 
 
+def rnn_layer_loop(layer, step_function, inputs, initial_states, mask, input_length):
+    """`rnn_loop` with the loop arguments of the RNN ``layer`` (``go_backwards``, ``unroll``, ``zero_output_for_mask``,
+    ``return_sequences``): what ``keras.layers.RNN.inner_loop`` runs."""
+    return rnn_loop(
+        step_function,
+        inputs,
+        initial_states,
+        go_backwards=layer.go_backwards,
+        mask=mask,
+        unroll=layer.unroll,
+        input_length=input_length,
+        zero_output_for_mask=layer.zero_output_for_mask,
+        return_all_outputs=layer.return_sequences,
+    )
+
+
 def with_seed_states(layer, children, save_type):
     """``children`` (TensorFlow's ``_trackable_children`` of ``layer``) plus the layer's seed-generator states, for
     ``tf.saved_model.save``.

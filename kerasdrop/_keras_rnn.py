@@ -145,16 +145,8 @@ def run_with_masks(layer, args, kwargs, masks):
     masks = Masks(*(None if mask is None else ops.cast(mask, sequences.dtype) for mask in masks))
     step = _STEPS[type(cell)](cell, masks)
 
-    last_output, outputs, states = _compat.rnn_loop(
-        step,
-        sequences,
-        initial_state,
-        go_backwards=layer.go_backwards,
-        mask=mask,
-        unroll=layer.unroll,
-        input_length=sequences.shape[1],
-        zero_output_for_mask=layer.zero_output_for_mask,
-        return_all_outputs=layer.return_sequences,
+    last_output, outputs, states = _compat.rnn_layer_loop(
+        layer, step, sequences, initial_state, mask, sequences.shape[1]
     )
     output = ops.cast(outputs if layer.return_sequences else last_output, layer.compute_dtype)
     result = (output, *(ops.cast(state, layer.compute_dtype) for state in states)) if layer.return_state else output

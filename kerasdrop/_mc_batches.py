@@ -65,8 +65,11 @@ def sample_batch(sampler, frontier, samples, rows, output_kinds, keep_samples, b
             moments = moments or [_mc_outputs.Moments(keep_samples) for _ in kinds]
             pairs = _mc_outputs.split(flat, kinds)
             for index, (accumulator, (drawn_samples, entropies)) in enumerate(zip(moments, pairs, strict=True)):
-                name = _mc_outputs.output_name(structure() if structure else None, index, len(kinds))
-                _mc_outputs.check_probability_values(drawn_samples, kinds[index], name)
+                _mc_outputs.check_probability_values(
+                    drawn_samples,
+                    kinds[index],
+                    lambda i=index: _mc_outputs.output_name(structure() if structure else None, i, len(kinds)),
+                )
                 drawn_samples = drawn_samples.reshape((-1, count) + drawn_samples.shape[1:])[:step]
                 if entropies is not None:
                     entropies = entropies.reshape((-1, count) + entropies.shape[1:])[:step]

@@ -201,7 +201,7 @@ _PROBABILITY_TOLERANCE = 1e-2
 def check_probability_values(samples, kind, name):
     """Raises a clear ``ValueError`` when the samples of an output read as probabilities are not: a value below 0
     or above 1, or (one distribution over the last axis) a row whose sum is not 1, beyond float16 rounding.
-    Rows with a non-finite value are left to the non-finite handling."""
+    Rows with a non-finite value are left to the non-finite handling. ``name()`` names the output, for the message."""
     if kind.output_type != "probabilities" or samples.size == 0:
         return
     low, high = float(samples.min()), float(samples.max())
@@ -220,7 +220,7 @@ def check_probability_values(samples, kind, name):
             problem = f"rows summing to values in [{float(sums.min()):.4g}, {float(sums.max()):.4g}]"
     if problem is not None:
         raise ValueError(
-            f"Invalid value received for argument `output_type`: 'probabilities' for {name}, whose samples are not "
+            f"Invalid value received for argument `output_type`: 'probabilities' for {name()}, whose samples are not "
             f"probabilities ({problem}). Pass output_type='logits' for an output without softmax or sigmoid (each "
             "sample then goes through softmax, or a sigmoid for one unit), or 'regression'."
         )

@@ -202,11 +202,16 @@ def test_replicas_sample_networks_of_their_own_shared_by_every_input(strategy):
     x = _pool((1, 64))  # 64 bits of mask a network: two networks are the same with probability 2**-64
     with strategy.scope():
         model = _model(kerasdrop.Dropout(0.5, seed=1), (1, 64))
+    _assert_replicas_share_networks_of_their_own(model, x, strategy)
+
+
+def _assert_replicas_share_networks_of_their_own(model, x, strategy):
+    """Every input of a sample sees one network, and the replicas' networks differ: replica 0 gives the first half
+    of the samples of each call and replica 1 the second."""
     mc = kerasdrop.MCDropout(model, samples=SAMPLES, seed=2, strategy=strategy, consistent=True)
     assert mc.replicas == 2
     samples = mc.predict(x, verbose=0, keep_samples=True, batch_size=3).samples
     _assert_copies_share_samples(samples)
-    # Replica 0 gives the first half of the samples of each call and replica 1 the second: different networks.
     assert len({samples[t].tobytes() for t in range(SAMPLES)}) == SAMPLES
 
 
@@ -286,12 +291,7 @@ def test_devices_of_a_data_parallel_distribution_share_the_networks_of_a_sample(
     assert len(devices) >= 2, "conftest asks JAX for two host devices"
     distribution = keras.distribution.DataParallel(devices=devices[:2])
     x = _pool((1, 64))
-    model = _model(kerasdrop.Dropout(0.5, seed=1), (1, 64))
-    mc = kerasdrop.MCDropout(model, samples=SAMPLES, seed=2, strategy=distribution, consistent=True)
-    assert mc.replicas == 2
-    samples = mc.predict(x, verbose=0, keep_samples=True, batch_size=3).samples
-    _assert_copies_share_samples(samples)
-    assert len({samples[t].tobytes() for t in range(SAMPLES)}) == SAMPLES
+    _assert_replicas_share_networks_of_their_own(_model(kerasdrop.Dropout(0.5, seed=1), (1, 64)), x, distribution)
 
 
 @backend.tensorflow_only("SavedModel export")

@@ -103,17 +103,7 @@ class _DropoutRNN(keras.layers.RNN):
             # Through `cell.call`, so that whatever wraps the cell's call (e.g. MCDropout's sampler) sees every step.
             return cell.call(step_inputs, list(states), training=training, plan=plan, noise=step_noise)
 
-        return _compat.rnn_loop(
-            step,
-            inputs,
-            initial_state,
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
-        )
+        return _compat.rnn_layer_loop(self, step, inputs, initial_state, mask, sequences.shape[1])
 
     @property
     def units(self):
