@@ -63,12 +63,12 @@ def sample_batch(sampler, frontier, samples, rows, output_kinds, keep_samples, b
             step = min(wanted, len(flat[0]) // count)
             kinds = output_kinds()
             moments = moments or [_mc_outputs.Moments(keep_samples) for _ in kinds]
-            pairs = _mc_outputs.split(flat, kinds)
+            pairs, outputs = _mc_outputs.split(flat, kinds), len(kinds)
             for index, (accumulator, (drawn_samples, entropies)) in enumerate(zip(moments, pairs, strict=True)):
                 _mc_outputs.check_probability_values(
                     drawn_samples,
                     kinds[index],
-                    lambda i=index: _mc_outputs.output_name(structure() if structure else None, i, len(kinds)),
+                    lambda i=index, n=outputs: _mc_outputs.output_name(structure() if structure else None, i, n),
                 )
                 drawn_samples = drawn_samples.reshape((-1, count) + drawn_samples.shape[1:])[:step]
                 if entropies is not None:
