@@ -22,14 +22,14 @@ demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/kerasdrop demo 2>&1 | $(QUIET_TF)
 
 # The whole suite on TensorFlow, then on JAX and PyTorch the tests of what differs per backend: every layer's
-# contract, the Monte Carlo sampler and its packed masks, joint Monte Carlo draws (every layer, Keras's RNNs, the
-# weight-noise layers), per-step noise in RNN loops, data-parallel sampling, imports, and the KL warm-up inside
+# contract, the Monte Carlo sampler and its packed masks, predictors shared by threads, joint Monte Carlo draws
+# (every layer, Keras's RNNs, the weight-noise layers), per-step noise in RNN loops, data-parallel sampling, imports, and the KL warm-up inside
 # each backend's compiled training step. The whole suite also runs on those backends
 # (`KERAS_BACKEND=jax .venv/bin/python -m pytest -n 2`), skipping TensorFlow's own features.
 WARMUP_TESTS := tests/test_callbacks.py::test_changing_the_factor_needs_no_retrace \
 	tests/test_callbacks.py::test_factor_is_saved_with_the_model_and_the_schedule_resumes
 BACKEND_TESTS := tests/layers/test_contract.py tests/test_sampler.py tests/test_ops.py tests/test_distribution_jax.py \
-	tests/test_imports.py tests/test_mc_joint_draws.py tests/test_keras_rnn_joint_draws.py \
+	tests/test_imports.py tests/test_mc_threads.py tests/test_mc_joint_draws.py tests/test_keras_rnn_joint_draws.py \
 	tests/layers/test_joint_draws_weight_noise.py tests/layers/test_recurrent_loops.py $(WARMUP_TESTS)
 PYTEST := PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n 2 -q
 

@@ -357,7 +357,7 @@ def probe_training_noise(layer, tries=_PROBE_TRIES):
     changed = [
         variable.path
         for variable, value in zip(variables, values, strict=True)
-        if not np.array_equal(value, ops.convert_to_numpy(variable.value))
+        if not np.array_equal(value, variable.numpy())
     ]
     return Probe(stochastic, changed, unseeded)
 

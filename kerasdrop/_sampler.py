@@ -17,6 +17,7 @@ Each selected noise layer must draw noise while the sampler is traced (its seed 
 that the model never calls raises a clear error.
 """
 
+import contextlib
 import math
 import threading
 
@@ -112,6 +113,27 @@ def _torch_generator_states():
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states.extend(torch.cuda.get_rng_state_all())
     return states
+
+
+@contextlib.contextmanager
+def _torch_generators(state):
+    """On PyTorch (``state`` not None): torch's global generators seeded from ``state`` (int ``(2,)``) while open,
+    and given back their own states when closed.
+
+    Keras's dropout on PyTorch draws from them when its layer has no seed (Keras's RNN cells, attention layers, a
+    ``Dropout`` inside a layer called whole): seeded from MCDropout's generator, such draws follow its ``seed``
+    like the others, and the user's own random stream is left where it was.
+    """
+    if state is None:
+        yield
+        return
+    import torch
+
+    devices = range(torch.cuda.device_count()) if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    first, second = (int(value) for value in ops.convert_to_numpy(state))
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(first * 2**31 + second)
+        yield
 
 
 def _generators_moved(before):
@@ -391,8 +413,12 @@ class Sampler:
         # Under joint draws the seed states of a call come from the block seed it is given, through this generator.
         self._block_generator = keras.random.SeedGenerator(0)
         # Calls that draw from MCDropout's generator take turns: two threads must never start from one seed state.
+        # So do all calls on PyTorch, which runs the layers eagerly: Keras's RNN cells keep the masks of the sequence
+        # they run on themselves, and two sequences run side by side would share them.
         self._lock = threading.Lock()
         self.seed_variables = [v for group in selection.seed_variables(model) for v in group]
+        # On PyTorch one more seed state per pass seeds torch's global generator for the pass (`_torch_generators`).
+        self._global_seed_rows = 1 if keras.backend.backend() == "torch" else 0
         self.trace_count = 0
         self.backend = keras.backend.backend()
         self.strategy = None  # a tf.distribute strategy of several replicas
@@ -413,7 +439,9 @@ class Sampler:
             self._compiled_sample = _jax_jit(
                 self._jax_sample,
                 variables,
-                carried=[generator.state],
+                # Joint draws read only their block seed: writing back a state they never move would undo the move
+                # of a `draw_key` running in another thread.
+                carried=[] if joint else [generator.state],
                 static_copies=True,
                 place=place,
             )
@@ -463,10 +491,13 @@ class Sampler:
         if not self.joint:
             with self._lock:  # reads and moves MCDropout's seed state
                 return self._compiled_sample(frontier, copies)
-        # Joint draws read only the block seed given: calls from several threads may run side by side.
+        # Joint draws read only the block seed given: compiled calls from several threads may run side by side.
         block_seed = ops.convert_to_tensor(block_seed, "int32")
         if self.backend == "jax":  # the number of copies is static: the last argument
             return self._compiled_sample(frontier, block_seed, copies)
+        if self.backend == "torch":
+            with self._lock:
+                return self._compiled_sample(frontier, copies, block_seed)
         return self._compiled_sample(frontier, copies, block_seed)
 
     def draw_key(self):
@@ -479,7 +510,7 @@ class Sampler:
     def draw_states(self, count, block_seed=None):
         """``count`` sets of seed states, ``(count, seed variables, 2)`` int32: from MCDropout's generator, or, given
         a ``block_seed``, a function of it alone."""
-        shape = (count, len(self.seed_variables), 2)
+        shape = (count, len(self.seed_variables) + self._global_seed_rows, 2)
         if block_seed is None:
             return keras.random.randint(shape, 0, 2**31 - 1, seed=self.generator, dtype="int32")
         state = ops.cast(block_seed, self._block_generator.state.dtype)
@@ -498,6 +529,7 @@ class Sampler:
         sampling_pass = SamplingPass(self.selection, initial, self.packed_masks, mapping, joint=self.joint)
         shared_copies = copies if self.joint else None
         with (
+            _torch_generators(states[-1] if self._global_seed_rows else None),
             _sampling_context.selecting(self.selection.ids, shared_copies),
             keras.StatelessScope(state_mapping=mapping),
         ):

@@ -99,7 +99,8 @@ class MCDropout:
     batch shape and number of samples a call, with the model's variables as arguments: a model trained further is
     sampled with its new weights), and eager without autograd on PyTorch, where Keras's own dropout inside RNN
     cells, attention layers and layers called whole draws from torch's global generator unless the layer has a
-    seed. The README's Monte Carlo section has the details.
+    seed: the sampler seeds that generator from its own for each pass and gives it back its state afterwards. The
+    README's Monte Carlo section has the details.
 
     Args:
         model: a built ``keras.Model``.
@@ -181,7 +182,7 @@ class MCDropout:
         self.strategy = _check_strategy(strategy)
         self.selection = Selection(model, stochastic_layers)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self._initial_state = ops.convert_to_numpy(self.seed_generator.state.value)
+        self._initial_state = self.seed_generator.state.numpy()
         self._sampler = _sampler.Sampler(
             model,
             self.selection,

@@ -368,61 +368,25 @@ def test_models_it_cannot_handle_get_clear_errors():
         kerasdrop.MCDropout(keras.layers.Dropout(0.5))
 
 
-# ---------------------------------------------------------------- the model is never modified, even under threads
+# ---------------------------------------------------------------- torch's global generator
 
 
-def _busy_model():
-    inputs = keras.Input((6,))
-    hidden = keras.layers.BatchNormalization()(keras.layers.Dense(16, activation="relu")(inputs))
-    hidden = keras.layers.Dropout(0.5, seed=1)(hidden)  # packed masks
-    hidden = kerasdrop.Dropout(0.3, seed=2)(keras.layers.Dense(16, activation="relu")(hidden))
-    hidden = keras.layers.GaussianNoise(0.2, seed=3)(hidden)
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
+@pytest.mark.skipif(backend.BACKEND != "torch", reason="torch's global generator is PyTorch's")
+def test_an_int_seed_reproduces_layers_drawing_from_torchs_global_generator_and_leaves_it_where_it_was():
+    import torch
 
-
-def test_threads_share_a_model_and_leave_it_untouched():
-    import threading
-
-    model = _busy_model()
-    x = np.random.default_rng(6).normal(size=(5, 6)).astype("float32")
-    expected = utils.to_numpy(model(x, training=False))
-    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)  # Keras caches its predict function now
-    config, variables, attributes = model.get_config(), mcm.variables_snapshot(model), utils.layer_state(model)
-    reference = kerasdrop.MCDropout(model, samples=2000, seed=0).predict(x, verbose=0)
-    means, errors = [], []
-
-    shared = kerasdrop.MCDropout(model, samples=200)  # one object used by several threads at once as well
-
-    def sample(seed):
-        try:
-            means.append(kerasdrop.MCDropout(model, samples=200, seed=seed).predict(x, verbose=0).mean)
-            means.append(shared.predict(x, verbose=0).mean)
-        except Exception as error:  # reported below: a thread's exception would otherwise be lost
-            errors.append(error)
-
-    def predict_deterministically():
-        try:
-            for _ in range(10):
-                np.testing.assert_array_equal(utils.to_numpy(model(x, training=False)), expected)
-        except Exception as error:
-            errors.append(error)
-
-    for round_ in range(2):  # each thread builds a sampler of its own (a trace or a compilation) while others sample
-        threads = [threading.Thread(target=sample, args=(10 * round_ + i,)) for i in range(4)]
-        threads.append(threading.Thread(target=predict_deterministically))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert not errors, errors
-    np.testing.assert_array_equal(utils.to_numpy(model(x, training=False)), expected)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
-    assert model.get_config() == config
-    mcm.assert_variables_unchanged(model, variables)
-    assert utils.layer_state(model) == attributes
-    assert len(means) == 16
-    for mean in means:  # each result a correct MC estimate: within 5 standard errors of the long reference run
-        mcm.assert_means_agree(mean, reference.mean, 200, 2000, reference.variance, reference.variance)
+    inputs = keras.Input((5, 3))
+    model = keras.Model(inputs, keras.layers.LSTM(4, dropout=0.3, recurrent_dropout=0.3)(inputs))  # no seed
+    x = np.random.default_rng(0).normal(size=(3, 5, 3)).astype("float32")
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    mc = kerasdrop.MCDropout(model, samples=10, seed=7)
+    first, again = (mc.predict(x, verbose=0, keep_samples=True).samples for _ in range(2))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first[0], first[1])
+    assert torch.equal(torch.random.get_rng_state(), before)
+    unseeded = kerasdrop.MCDropout(model, samples=10)
+    assert not np.array_equal(*(unseeded.predict(x, verbose=0, keep_samples=True).samples for _ in range(2)))
 
 
 # ---------------------------------------------------------------- several outputs, chosen layers
