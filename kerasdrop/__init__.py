@@ -4,7 +4,7 @@ from kerasdrop import acquisition, callbacks, compression, datasets, layers, met
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
 from kerasdrop.layers.concrete import concrete_regularizers
 from kerasdrop.layers.dropout import drop_path_rates
-from kerasdrop.mc_dropout import MCDropout, MCDropoutResult, set_mc
+from kerasdrop.mc import MCDropout, MCDropoutResult, set_mc
 from kerasdrop.tflite import export_tflite
 
 __version__ = "0.1.0"

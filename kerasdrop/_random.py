@@ -2,46 +2,24 @@
 
 Every draw of a kerasdrop layer goes through `uniform`, `normal` or `randint`. Normally they are exactly
 ``keras.random.uniform``, ``keras.random.normal`` and ``keras.random.randint`` (same arguments, same seeds, same
-numbers). While `stateful_tensorflow_draws` is open in a thread, they draw in that thread with TensorFlow's stateful
-``RandomUniform`` and ``RandomStandardNormal`` ops instead, which TensorFlow Lite has builtins for
-(``RANDOM_UNIFORM``, ``RANDOM_STANDARD_NORMAL``); `kerasdrop.export_tflite` opens it while it traces the model. In
+numbers). While `kerasdrop._context.stateful_tensorflow_draws` is open in a thread, they draw in that thread with
+TensorFlow's stateful ``RandomUniform`` and ``RandomStandardNormal`` ops instead, which TensorFlow Lite has builtins
+for (``RANDOM_UNIFORM``, ``RANDOM_STANDARD_NORMAL``); `kerasdrop.export_tflite` opens it while it traces the model. In
 that mode the ``seed`` argument is ignored and its generator is not advanced: the ops carry the seed attributes 0
 and 0, so TensorFlow (and TensorFlow Lite, in each interpreter) seeds them from the system, whatever global seed
 ``tf.random.set_seed`` or ``keras.utils.set_random_seed`` set.
 
-The context is thread-local, like `kerasdrop._sampling_context`: other threads keep drawing with ``keras.random``
-meanwhile.
+The context is thread-local (`kerasdrop._context`): other threads keep drawing with ``keras.random`` meanwhile.
 
 A draw whose shape has a batch axis names it (``batch_axis``). While `kerasdrop.MCDropout` samples joint draws
-(`kerasdrop._sampling_context.shared_copies`), such a draw makes one value per sample along that axis and repeats
+(`kerasdrop._context.shared_copies`), such a draw makes one value per sample along that axis and repeats
 it over the rows of the sample, so that every input of a sample sees the same noise (see `shared_over_batch`).
 """
-
-import contextlib
-import threading
 
 import keras
 from keras import ops
 
-from kerasdrop import _sampling_context
-
-_state = threading.local()
-
-
-@contextlib.contextmanager
-def stateful_tensorflow_draws():
-    """While open in this thread, `uniform`, `normal` and `randint` draw with TensorFlow's stateful random ops."""
-    previous = getattr(_state, "stateful", False)
-    _state.stateful = True
-    try:
-        yield
-    finally:
-        _state.stateful = previous
-
-
-def stateful():
-    """True while `stateful_tensorflow_draws` is open in this thread."""
-    return getattr(_state, "stateful", False)
+from kerasdrop import _context
 
 
 def _shape_tensor(tf, shape):
@@ -77,7 +55,7 @@ def shared_over_batch(shape, batch_axis, draw):
     With ``batch_axis=None`` (the shape has no batch axis: a kernel mask, a rate) it is always ``draw(shape)``.
     ``shape``'s entries may be ints or scalar tensors.
     """
-    copies = _sampling_context.shared_copies()
+    copies = _context.shared_copies()
     if copies is None or batch_axis is None:
         return draw(shape)
     shape = list(shape)
@@ -96,7 +74,7 @@ def uniform(shape, seed, dtype="float32", minval=0.0, maxval=1.0, batch_axis=Non
     """
     if batch_axis is not None:
         return shared_over_batch(shape, batch_axis, lambda part: uniform(part, seed, dtype, minval, maxval))
-    if stateful():
+    if _context.stateful_draws():
         return _stateful_uniform(shape, minval, maxval, _float_dtype(dtype))
     return keras.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed)
 
@@ -110,7 +88,7 @@ def normal(shape, seed, mean=0.0, stddev=1.0, dtype="float32", batch_axis=None):
     """
     if batch_axis is not None:
         return shared_over_batch(shape, batch_axis, lambda part: normal(part, seed, mean, stddev, dtype))
-    if stateful():
+    if _context.stateful_draws():
         import tensorflow as tf
 
         unit = tf.raw_ops.RandomStandardNormal(shape=_shape_tensor(tf, shape), dtype=tf.float32, seed=0, seed2=0)
@@ -134,7 +112,7 @@ def randint(shape, low, high, seed, dtype="int32", batch_axis=None):
     """
     if batch_axis is not None:
         return shared_over_batch(shape, batch_axis, lambda part: randint(part, low, high, seed, dtype))
-    if stateful():
+    if _context.stateful_draws():
         import tensorflow as tf
 
         low = tf.cast(low, tf.float32)

@@ -23,8 +23,8 @@ Example:
 
 import numpy as np
 
-from kerasdrop._mc_outputs import MCDropoutResult
 from kerasdrop._validation import ArgumentTypeError, _message, check_bool, check_positive_int, check_seed
+from kerasdrop.mc.result import MCDropoutResult
 from kerasdrop.metrics import check_probabilities, entropy_of
 
 __all__ = ["bald", "max_entropy", "variation_ratio", "mean_std", "margin", "random", "top_k", "batch_bald"]

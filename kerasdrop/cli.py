@@ -54,7 +54,7 @@ def _add_predict_parser(subparsers):
 
 def _add_sampler_arguments(parser):
     """The MCDropout arguments that `predict` and `export` share."""
-    from kerasdrop._mc_outputs import OUTPUT_TYPES
+    from kerasdrop.mc.outputs import OUTPUT_TYPES
 
     parser.add_argument("--samples", type=int, default=50, help="Monte Carlo samples per input (default 50)")
     parser.add_argument("--memory-budget-mb", type=float, default=256.0, help="memory per sampler call (default 256)")
@@ -90,7 +90,7 @@ def _run_predict(args):
     model = _load_model(args.model)
     _existing_file(args.input, "input file")
     import kerasdrop
-    from kerasdrop._mc_outputs import output_keys
+    from kerasdrop.mc.outputs import output_keys
 
     x = np.load(args.input, allow_pickle=False)
     if isinstance(x, np.lib.npyio.NpzFile):  # several inputs: one array per input name

@@ -11,7 +11,7 @@ import numbers
 import keras
 from keras import ops
 
-from kerasdrop import _random
+from kerasdrop import _context, _random
 
 
 def dtype_size(dtype):
@@ -229,7 +229,7 @@ def packed_bernoulli_mask(shape, keep, seed, scale=1.0, dtype="float32", batch_a
     fraction = dyadic_fraction(keep)
     if fraction is None:
         raise ValueError(f"packed_bernoulli_mask needs keep = k / 2**bits with bits <= 10. Received: keep={keep}")
-    if _random.stateful():
+    if _context.stateful_draws():
         mask = bernoulli_mask(shape, keep, seed, dtype=dtype)
         if scale == 1.0 or keras.backend.standardize_dtype(dtype) == "bool":
             return mask

@@ -6,10 +6,11 @@ import warnings
 
 import keras
 
-from kerasdrop import _compat, _mc_inputs, _random, _sampling_context
-from kerasdrop._noise_layers import is_inert, noise_layers
+from kerasdrop import _compat, _context
 from kerasdrop._validation import ArgumentTypeError, _message, check_instance, check_positive_int
-from kerasdrop.mc_dropout import kerasdrop_layers
+from kerasdrop.mc import inputs as _inputs
+from kerasdrop.mc.mode import kerasdrop_layers
+from kerasdrop.mc.selection import is_inert, noise_layers
 
 __all__ = ["export_tflite"]
 
@@ -102,6 +103,47 @@ def _check_recurrent(model, signature):
         )
 
 
+def _check_model(model):
+    model = check_instance("model", model, keras.Model, "a keras.Model")
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "export_tflite converts through TensorFlow: it needs the TensorFlow backend, not "
+            f"{keras.backend.backend()!r}. Save the model (`model.save('model.keras')`), load it in a process started "
+            "with KERAS_BACKEND=tensorflow (a .keras file loads on every backend) and export it there."
+        )
+    if not model.built:
+        raise ValueError(
+            f"export_tflite needs a built model; {model.name!r} is not built yet. Create it with `keras.Input`."
+        )
+    return model
+
+
+def _convert(model, layers, signature):
+    """The TensorFlow Lite flatbuffer of ``model(x, training=False)`` with every kerasdrop layer in ``layers``
+    sampling, whatever its `mc` flag, and its draws made with TensorFlow's stateful random ops."""
+    import tensorflow as tf
+
+    ids = {id(layer) for layer in layers}
+
+    @tf.function(input_signature=[signature])
+    def sample(x):
+        return model(x, training=False)
+
+    # The way `tf.lite.TFLiteConverter.from_keras_model` converts a Keras 3 model: a SavedModel written with
+    # `keras.export.ExportArchive`, whose import freezes the weights into constants. (`from_concrete_functions` with
+    # the model leaves them as resource variables that the interpreter never initialises; without it, it takes a
+    # deprecated path.) The function is traced, and the archive written, with the contexts open in this thread only.
+    with tempfile.TemporaryDirectory() as folder:
+        with _context.selecting(ids), _context.stateful_tensorflow_draws():
+            sample.get_concrete_function()
+            archive = keras.export.ExportArchive()
+            archive.add_endpoint("serve", sample)
+            archive.write_out(folder, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+
+
 def export_tflite(model, path=None, batch_size=None):
     """Converts ``model`` to TensorFlow Lite so that each invocation of the converted model is one Monte Carlo sample.
 
@@ -160,46 +202,13 @@ def export_tflite(model, path=None, batch_size=None):
         mean, std = np.mean(samples, axis=0), np.std(samples, axis=0)
         ```
     """
-    model = check_instance("model", model, keras.Model, "a keras.Model")
+    model = _check_model(model)
     path = _check_path(path)
     batch_size = _check_batch_size(batch_size)
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            "export_tflite converts through TensorFlow: it needs the TensorFlow backend, not "
-            f"{keras.backend.backend()!r}. Save the model (`model.save('model.keras')`), load it in a process started "
-            "with KERAS_BACKEND=tensorflow (a .keras file loads on every backend) and export it there."
-        )
-    if not model.built:
-        raise ValueError(
-            f"export_tflite needs a built model; {model.name!r} is not built yet. Create it with `keras.Input`."
-        )
-    inputs = _model_inputs(model)
-    layers = _kerasdrop_layers(model)
-    signature = _mc_inputs.serving_signature(model, inputs, batch_size)
+    signature = _inputs.serving_signature(model, _model_inputs(model), batch_size)
     _check_recurrent(model, signature)
     _warn_keras_noise(model)
-
-    import tensorflow as tf
-
-    ids = {id(layer) for layer in layers}  # every kerasdrop layer samples, whatever its `mc` flag
-
-    @tf.function(input_signature=[signature])
-    def sample(x):
-        return model(x, training=False)
-
-    # The way `tf.lite.TFLiteConverter.from_keras_model` converts a Keras 3 model: a SavedModel written with
-    # `keras.export.ExportArchive`, whose import freezes the weights into constants. (`from_concrete_functions` with
-    # the model leaves them as resource variables that the interpreter never initialises; without it, it takes a
-    # deprecated path.) The function is traced, and the archive written, with the contexts open in this thread only.
-    with tempfile.TemporaryDirectory() as folder:
-        with _sampling_context.selecting(ids), _random.stateful_tensorflow_draws():
-            sample.get_concrete_function()
-            archive = keras.export.ExportArchive()
-            archive.add_endpoint("serve", sample)
-            archive.write_out(folder, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        flatbuffer = converter.convert()
+    flatbuffer = _convert(model, _kerasdrop_layers(model), signature)
     if path is not None:
         with open(path, "wb") as file:
             file.write(flatbuffer)

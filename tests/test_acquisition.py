@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from kerasdrop import acquisition
-from kerasdrop._mc_outputs import MCDropoutResult, OutputKind
 from kerasdrop.acquisition import _JointLabels
+from kerasdrop.mc.outputs import OutputKind
+from kerasdrop.mc.result import MCDropoutResult
 
 SCORES = ["bald", "max_entropy", "variation_ratio", "mean_std", "margin", "random"]
 

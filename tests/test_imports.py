@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import kerasdrop
-from kerasdrop import _random, cli
+from kerasdrop import _context, _random, cli
 from tests import backend
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def test_cli_export_on_another_backend_names_it(tmp_path, capsys):
 def test_random_draws_are_keras_random_outside_the_tensorflow_lite_export():
     """Every draw of a kerasdrop layer goes through `kerasdrop._random`; outside `export_tflite` (always, on JAX and
     PyTorch) its draws are exactly ``keras.random``'s, with the same seeds."""
-    assert not _random.stateful()
+    assert not _context.stateful_draws()
     for seed in (3, keras.random.SeedGenerator(3)):
         other = 3 if isinstance(seed, int) else keras.random.SeedGenerator(3)
         pairs = [

@@ -1,4 +1,4 @@
-"""Keras's LSTM, GRU and SimpleRNN run by `kerasdrop._keras_rnn`: Keras's output without noise, Keras's equations
+"""Keras's LSTM, GRU and SimpleRNN run by `kerasdrop.mc.keras_rnn`: Keras's output without noise, Keras's equations
 with given masks (against a NumPy reference), masks shared by the rows of a Monte Carlo sample under joint draws,
 Keras's own distribution for each input, and the layers it refuses."""
 
@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerasdrop import _compat, _keras_rnn, _sampling_context
+from kerasdrop import _compat, _context
+from kerasdrop.mc import keras_rnn as _keras_rnn
 from tests import backend
 from tests.utils import assert_binomial_count, assert_same_distribution, calls_differ, to_numpy
 
@@ -313,7 +314,7 @@ def _joint_run(layer, tiled, copies, masks=_keras_rnn.draw_masks):
     """``run_with_masks`` under joint draws of ``copies`` samples, from a known seed state: (outputs, end state)."""
     state, start = _start_state(layer)
     with (
-        _sampling_context.selecting({id(layer)}, shared_copies=copies),
+        _context.selecting({id(layer)}, shared_copies=copies),
         keras.StatelessScope(state_mapping=[(state, start)]) as scope,
     ):
         outputs = _keras_rnn.run_with_masks(layer, (tiled,), {}, masks)

@@ -1,4 +1,4 @@
-"""How MCDropout runs a model (`kerasdrop._sampler`): BatchNorm and variables untouched, prefix once, tracing, memory
+"""How MCDropout runs a model (`kerasdrop.mc.runner`): BatchNorm and variables untouched, prefix once, tracing, memory
 budget, and the kinds of models it accepts or refuses. The packed masks it uses are tested in test_ops.py."""
 
 import warnings
@@ -128,9 +128,9 @@ def test_jax_sampler_is_compiled_once_per_batch_shape():
 
 @pytest.mark.skipif(backend.BACKEND != "jax", reason="JAX's sampler on CPU loops over steps of a call")
 def test_jax_sampler_on_cpu_draws_each_call_in_steps(monkeypatch):
-    from kerasdrop import _sampler
+    from kerasdrop.mc import compile
 
-    monkeypatch.setattr(_sampler, "_CPU_STEP_BYTES", 1)  # one copy a step
+    monkeypatch.setattr(compile, "_CPU_STEP_BYTES", 1)  # one copy a step
     model, before, after = _counted_model()
     sampler = kerasdrop.MCDropout(model, samples=7, seed=1)
     x = np.random.default_rng(3).normal(size=(10, 5)).astype("float32")

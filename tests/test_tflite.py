@@ -34,9 +34,9 @@ import numpy as np
 import pytest
 
 import kerasdrop
-from kerasdrop import _compat, _random
+from kerasdrop import _compat, _context, _random
 from kerasdrop import ops as kd_ops
-from kerasdrop.mc_dropout import kerasdrop_layers
+from kerasdrop.mc.mode import kerasdrop_layers
 from tests import backend, utils
 from tests.layers.every_layer import CASES
 
@@ -317,7 +317,7 @@ def test_the_model_is_left_as_it_was():
     states = seed_states(model)
     attributes = utils.layer_state(model)
     kerasdrop.export_tflite(model)
-    assert not _random.stateful()
+    assert not _context.stateful_draws()
     assert utils.layer_state(model) == attributes  # nothing added, removed or rebound on the model or its layers
     assert [layer.mc for layer in kerasdrop_layers(model)] == flags == [True, False, False, False]
     for state, before in zip(seed_states(model), states, strict=True):
@@ -456,7 +456,7 @@ def test_only_the_exporting_thread_draws_with_the_stateful_ops():
     exporter.start()
     try:
         assert rendezvous.tracing.wait(60), "export_tflite never traced the model"
-        assert not _random.stateful()
+        assert not _context.stateful_draws()
         function = tf.function(lambda x: model(x, training=True))
         graph = function.get_concrete_function(tf.TensorSpec((None, 6))).graph
         types = {op.type for op in graph.get_operations()}
@@ -471,13 +471,13 @@ def test_stateful_draws_have_the_right_ranges_and_frequencies():
     generator = keras.random.SeedGenerator(3)
     state = keras.ops.convert_to_numpy(generator.state)
     size = 70_000
-    with _random.stateful_tensorflow_draws():
-        assert _random.stateful()
+    with _context.stateful_tensorflow_draws():
+        assert _context.stateful_draws()
         integers = keras.ops.convert_to_numpy(_random.randint((size,), 2, 9, generator))
         uniform = keras.ops.convert_to_numpy(_random.uniform((size,), generator, minval=0.25, maxval=0.5))
         normal = keras.ops.convert_to_numpy(_random.normal((size,), generator, mean=1.0, stddev=2.0))
         packed = keras.ops.convert_to_numpy(kd_ops.packed_bernoulli_mask((size,), 0.75, generator, scale=4 / 3))
-    assert not _random.stateful()
+    assert not _context.stateful_draws()
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(generator.state), state)  # not advanced
     assert integers.dtype == np.int32 and integers.min() >= 2 and integers.max() <= 8
     for value in range(2, 9):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kerasdrop import _compat, _sampling_context
+from kerasdrop import _compat, _context
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_bool, check_choice, check_rate, check_seed
 
@@ -74,7 +74,7 @@ class StochasticLayer(keras.layers.Layer):
 
         While `kerasdrop.MCDropout` traces its sampler, its selection decides instead (in that thread only).
         """
-        chosen = _sampling_context.selected(self)
+        chosen = _context.selected(self)
         if chosen is not None:
             return chosen
         return bool(training) or self.mc

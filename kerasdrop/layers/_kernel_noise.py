@@ -5,7 +5,7 @@ The weight-noise layers (DropConnect, fast dropout, variational dropout) all com
 ``Dense`` or ``Conv2D`` base, so each noise model is written once for both.
 
 Joint draws: while `kerasdrop.MCDropout` samples ``copies`` Monte Carlo samples as one tiled batch of
-``copies * batch`` rows, sample-major (see `kerasdrop._sampling_context`), the layers whose noise is a Gaussian on
+``copies * batch`` rows, sample-major (see `kerasdrop._context`), the layers whose noise is a Gaussian on
 every weight draw one kernel per sample instead of one pre-activation per input: `affine_of_joint_draws` draws the
 kernels, folds the tiled batch into its samples and applies each sample's kernel to that sample's rows.
 """
@@ -13,7 +13,7 @@ kernels, folds the tiled batch into its samples and applies each sample's kernel
 import keras
 from keras import ops
 
-from kerasdrop import _random, _sampling_context
+from kerasdrop import _context, _random
 from kerasdrop.ops import variance_dtype
 
 
@@ -51,7 +51,7 @@ class _KernelOps:
         for the product, as the layer's own kernel is. ``inputs`` is the tiled batch of ``copies * batch`` rows,
         sample-major (row ``s * batch + i`` is sample ``s`` of input ``i``); ``bias`` (or None) is not drawn.
         """
-        copies = _sampling_context.shared_copies()
+        copies = _context.shared_copies()
         if copies is None:
             return None
         work = variance_dtype(inputs.dtype)

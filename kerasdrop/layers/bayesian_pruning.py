@@ -17,7 +17,7 @@ import math
 import keras
 from keras import ops
 
-from kerasdrop import _random
+from kerasdrop import _context, _random
 from kerasdrop import ops as kd_ops
 from kerasdrop._axes import channel_axis
 from kerasdrop._validation import check_data_format, check_non_negative_float
@@ -139,7 +139,7 @@ def sample_truncated_log_normal(mu, log_sigma, shape, seed):
     z = ops.exp(log_normal_interval(alpha, beta))
     uniform = _random.uniform(shape, seed, dtype="float32", batch_axis=0)
     probability = ops.clip(normal_cdf(alpha) + uniform * z, _PROBABILITY_EPS, 1.0 - _PROBABILITY_EPS)
-    erfinv = kd_ops.erfinv_polynomial if _random.stateful() else ops.erfinv
+    erfinv = kd_ops.erfinv_polynomial if _context.stateful_draws() else ops.erfinv
     x = mu + sigma * _SQRT2 * erfinv(2.0 * probability - 1.0)
     return ops.exp(ops.clip(x, LOG_LOW, LOG_HIGH))
 

@@ -4,7 +4,7 @@ depth (dropout of a residual branch per sample)."""
 import keras
 from keras import ops
 
-from kerasdrop import _random, _sampling_context
+from kerasdrop import _context, _random
 from kerasdrop import ops as kd_ops
 from kerasdrop._axes import per_channel_shape
 from kerasdrop._validation import (
@@ -37,8 +37,8 @@ def _draws_from_torch_generator(layer):
     return (
         keras.backend.backend() == "torch"
         and layer.seed is None
-        and _sampling_context.selected(layer) is None
-        and not _random.stateful()
+        and _context.selected(layer) is None
+        and not _context.stateful_draws()
     )
 
 

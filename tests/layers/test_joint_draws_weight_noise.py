@@ -3,7 +3,7 @@
 `VariationalDense`, `SparseVariationalDense`, `SparseVariationalConv2D` and `FastDropoutDense` sample each input's
 pre-activation on its own (the local reparameterization), which no single network produces. While
 `kerasdrop.MCDropout` samples joint draws (a tiled batch of ``copies * batch`` rows, sample-major, under
-``_sampling_context.selecting(..., shared_copies=copies)``), they draw the weights once per Monte Carlo sample
+``_context.selecting(..., shared_copies=copies)``), they draw the weights once per Monte Carlo sample
 instead. Checked here: the inputs of one sample go through one affine map (least squares leaves no residual), the
 drawn weights have the posterior's mean and variance and are independent, and each input's output keeps the
 distribution it has outside that mode.
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import kerasdrop
-from kerasdrop import _sampling_context
+from kerasdrop import _context
 from tests import backend, utils
 
 MODES = ["eager"] + [label for label, _ in backend.COMPILE_MODES]
@@ -81,7 +81,7 @@ def joint_call(layer, tiled, copies, mode="eager"):
     TensorFlow the compiled function takes ``copies`` as a tensor, as the sampler does."""
 
     def run(inputs, copies):
-        with _sampling_context.selecting({id(layer)}, shared_copies=copies):
+        with _context.selecting({id(layer)}, shared_copies=copies):
             return layer(inputs, training=True)
 
     tiled = keras.ops.convert_to_tensor(tiled)
@@ -234,7 +234,7 @@ def test_one_trace_serves_any_number_of_copies(name):
 
     @tf.function(input_signature=[tf.TensorSpec((None, *example)), tf.TensorSpec((), tf.int32)])
     def run(inputs, copies):
-        with _sampling_context.selecting({id(layer)}, shared_copies=copies):
+        with _context.selecting({id(layer)}, shared_copies=copies):
             return layer(inputs, training=True)
 
     x = np.random.default_rng(4).normal(size=(6, *example)).astype("float32")

@@ -1,7 +1,7 @@
 """Keras's own recurrent layers (``LSTM``, ``GRU``, ``SimpleRNN``), run with dropout masks shared sample by sample.
 
 Keras's cells draw their dropout masks per row, inside Keras's code. While `kerasdrop.MCDropout` samples joint draws
-(``consistent=True``: ``copies`` samples tiled sample-major along the batch, `kerasdrop._sampling_context`), every
+(``consistent=True``: ``copies`` samples tiled sample-major along the batch, `kerasdrop._context`), every
 input of a sample must see the same network, so the sampler runs such a layer itself with `run_with_shared_masks`:
 the layer's own weights, Keras's own equations and time loop, and masks drawn once per sequence from the cell's own
 ``seed_generator`` with ``batch_axis=0`` (`kerasdrop._random.shared_over_batch`), so that the rows of one sample

@@ -1,7 +1,7 @@
 """Joint Monte Carlo draws (``MCDropout(..., consistent=True)``): sample ``t`` of every input from one network.
 
 The sampler tiles ``copies`` samples of a batch along the batch axis (sample-major) and opens
-`kerasdrop._sampling_context.selecting` with ``shared_copies=copies``. Every kerasdrop draw names its batch axis, so
+`kerasdrop._context.selecting` with ``shared_copies=copies``. Every kerasdrop draw names its batch axis, so
 kerasdrop layers then draw once per sample (`kerasdrop._random.shared_over_batch`); the layers that draw per input by
 construction (the local reparameterisation) draw their weights once per sample instead.
 
@@ -15,9 +15,10 @@ that a layer of the user's own calls itself).
 import keras
 from keras import ops
 
-from kerasdrop import _compat, _keras_rnn, _random
+from kerasdrop import _compat, _random
 from kerasdrop import ops as kd_ops
 from kerasdrop.layers._base import StochasticLayer, check_float_inputs
+from kerasdrop.mc import keras_rnn as _keras_rnn
 
 # SELU's constants, as Keras's AlphaDropout writes them.
 _SELU_ALPHA = 1.6732632423543772848170429916717

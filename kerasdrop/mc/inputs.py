@@ -1,5 +1,5 @@
-"""The inputs `kerasdrop.MCDropout.predict` takes: arrays, structures of arrays, datasets and generators, batched
-and checked against the model's inputs."""
+"""The inputs `kerasdrop.MCDropout.predict` takes: arrays, structures of arrays, datasets and generators, batched,
+checked once against the model's inputs and made tensors in the order of its graph's inputs."""
 
 import collections.abc
 import inspect
@@ -7,6 +7,7 @@ import sys
 
 import keras
 import numpy as np
+from keras import ops
 
 from kerasdrop._validation import ArgumentTypeError, _message
 
@@ -19,16 +20,33 @@ def is_batched_source(x):
     return tensorflow is not None and isinstance(x, tensorflow.data.Dataset)
 
 
-def iterate_batches(x, batch_size):
-    """Yields the batches of a batched source, or of arrays split into ``batch_size`` rows."""
-    if is_batched_source(x):
-        batches = (x[i] for i in range(len(x))) if isinstance(x, keras.utils.PyDataset) else x
-        for element in batches:
-            yield check_numeric(keras.utils.unpack_x_y_sample_weight(element)[0])
-        return
-    size = batch_size_of(x)
-    for start in range(0, size, batch_size):
-        yield keras.tree.map_structure(lambda array, s=start: array[s : s + batch_size], x)
+def source_batches(plan, model, x):
+    """Yields the batches of a batched source as model inputs (see `standardize`), each checked as it comes."""
+    batches = (x[i] for i in range(len(x))) if isinstance(x, keras.utils.PyDataset) else x
+    for element in batches:
+        yield standardize(plan, model, check_numeric(keras.utils.unpack_x_y_sample_weight(element)[0]))
+
+
+def in_model_order(plan, model, x):
+    """Arrays checked once, whole: for a graph model a list in the order of its inputs, checked against their
+    shapes; for any other model ``x`` as it is."""
+    return ordered_inputs(model, plan.inputs, x) if plan.functional else x
+
+
+def array_batches(plan, model, ordered, batch_size):
+    """Yields model inputs (see `standardize`) of ``batch_size`` rows from arrays already `in_model_order`."""
+    for start in range(0, batch_size_of(ordered), batch_size):
+        part = keras.tree.map_structure(lambda array, s=start: array[s : s + batch_size], ordered)
+        yield standardize(plan, model, part, checked=True)
+
+
+def standardize(plan, model, batch, checked=False):
+    """Model inputs as tensors: for a graph model a list in the order of its inputs (``batch`` checked against
+    their specs unless ``checked``: already a list in that order), for any other model ``batch``'s structure."""
+    if not plan.functional:
+        return keras.tree.map_structure(ops.convert_to_tensor, batch)
+    values = batch if checked else ordered_inputs(model, plan.inputs, batch)
+    return [ops.convert_to_tensor(value, dtype=t.dtype) for t, value in zip(plan.inputs, values, strict=True)]
 
 
 def batch_size_of(x):

@@ -1,0 +1,89 @@
+"""The statistics of Monte Carlo samples: entropies of probabilities, and the mean, sum of squared deviations and
+mean entropy of samples, computed chunk by chunk (in a compiled program or on the host) and merged as they come."""
+
+import numpy as np
+from keras import ops
+
+
+def _x_log_x(p, xp):
+    positive = p > 0
+    return xp.where(positive, p * xp.log(xp.where(positive, p, 1.0)), 0.0)
+
+
+def entropy(probs, kind, xp=ops):
+    """Entropy in nats of probabilities read as ``kind`` (see `OutputKind`), NaN where a value is not finite.
+
+    "categorical" reduces the last axis; "binary" adds up the Bernoulli entropies of the last axis; "bernoulli"
+    gives one entropy per value. ``xp`` is ``keras.ops`` (tensors) or NumPy (arrays, in their own dtype).
+    """
+    probs = ops.convert_to_tensor(probs) if xp is ops else np.asarray(probs)
+    finite = xp.isfinite(probs)
+    p = xp.clip(probs, 0.0, 1.0)
+    if kind == "categorical":
+        value = -xp.sum(_x_log_x(p, xp), axis=-1)
+    else:
+        value = -(_x_log_x(p, xp) + _x_log_x(1.0 - p, xp))
+    if kind in ("categorical", "binary"):
+        finite = xp.all(finite, axis=-1)
+        value = value if kind == "categorical" else xp.sum(value, axis=-1)
+    return xp.where(finite, value, float("nan"))
+
+
+def chunk_moments(samples, entropies=None, xp=ops):
+    """Of samples ``(k, N, ...)``: mean and sum of squared deviations over the k samples, the sum of the samples'
+    entropies ``(N, ...)`` (zeros without), and which inputs had only finite values, all in float64.
+
+    ``xp`` is ``keras.ops`` (inside a compiled program) or NumPy (on the host: JAX computes float64 only with its
+    x64 mode on, and would give float32 with a warning)."""
+
+    def as_float64(values):
+        if xp is np:
+            return np.asarray(values, "float64")
+        return ops.cast(ops.convert_to_tensor(values), "float64")
+
+    samples = as_float64(samples)
+    mean = xp.mean(samples, axis=0)
+    m2 = xp.sum(xp.square(samples - mean), axis=0)
+    finite = xp.isfinite(samples)
+    finite = xp.all(xp.reshape(finite, (xp.shape(finite)[0], xp.shape(finite)[1], -1)), axis=(0, 2))
+    if entropies is None:
+        entropy_sum = xp.zeros_like(finite, "float64")
+    else:
+        entropy_sum = xp.sum(as_float64(entropies), axis=0)
+    return mean, m2, entropy_sum, finite
+
+
+def mask_rows(value, finite, xp=ops):
+    """``value`` with NaN in the rows (first axis) where ``finite`` is False (``xp``: as in `chunk_moments`)."""
+    rows = xp.reshape(finite, (-1,) + (1,) * (len(value.shape) - 1))
+    return xp.where(rows, value, float("nan"))
+
+
+def merge_moments(count_a, mean_a, m2_a, count_b, mean_b, m2_b):
+    """Mean and sum of squared deviations of two groups merged (Chan et al.): works on arrays and tensors alike."""
+    total = count_a + count_b
+    delta = mean_b - mean_a
+    return mean_a + delta * (count_b / total), m2_a + m2_b + delta * delta * (count_a * count_b / total)
+
+
+class Moments:
+    """Running mean, sum of squared deviations and mean entropy over chunks of samples ``(k, N, ...)``, in float64,
+    and which inputs (rows) gave a non-finite value in any sample."""
+
+    def __init__(self, keep_samples):
+        self.count = 0
+        self.mean = self.m2 = self.entropy = self.finite = None
+        self.kept = [] if keep_samples else None
+
+    def add(self, samples, entropies=None):
+        if self.kept is not None:
+            self.kept.append(samples)
+        samples = ops.convert_to_numpy(samples)
+        chunk = chunk_moments(samples, None if entropies is None else ops.convert_to_numpy(entropies), xp=np)
+        if self.count == 0:
+            self.mean, self.m2, self.entropy, self.finite = chunk
+        else:
+            self.mean, self.m2 = merge_moments(self.count, self.mean, self.m2, len(samples), chunk[0], chunk[1])
+            self.entropy = self.entropy + chunk[2]
+            self.finite = self.finite & chunk[3]
+        self.count += len(samples)
