@@ -38,9 +38,10 @@ def _checked_samples(samples):
     its sum (float32 and float16 outputs sum to 1 only within their rounding), one unit ``p`` as ``[1 - p, p]``;
     raises otherwise."""
     if isinstance(samples, MCDropoutResult):
-        if samples.output_type == "regression":
+        if samples.output_type in ("regression", "gaussian"):
             raise ValueError(
-                "Invalid value received for argument `samples`: an MCDropoutResult of output_type='regression'. "
+                "Invalid value received for argument `samples`: an MCDropoutResult of "
+                f"output_type={samples.output_type!r}. "
                 "Acquisition scores need a classifier's probabilities; its values are not probabilities. If the "
                 "output is a classifier's, sample it with `MCDropout(model, output_type='probabilities')` (or "
                 "'logits' for an output without softmax or sigmoid)."

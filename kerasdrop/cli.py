@@ -117,7 +117,10 @@ def _run_predict(args):
 
 def _result_arrays(result):
     arrays = {"mean": result.mean, "variance": result.variance, "std": result.std}
-    if result.output_type != "regression":
+    if result.output_type == "gaussian":
+        arrays["aleatoric_variance"] = result.aleatoric_variance
+        arrays["predictive_variance"] = result.predictive_variance()
+    elif result.output_type != "regression":
         arrays["predictive_entropy"] = result.predictive_entropy()
         arrays["expected_entropy"] = result.expected_entropy()
         arrays["mutual_information"] = result.mutual_information()

@@ -63,12 +63,14 @@ def input_signature_of(model, plan, input_signature):
     return input_signature
 
 
-def _statistics(kind, count, mean, m2, entropy_sum, finite):
+def _statistics(kind, count, mean, m2, second_sum, finite):
     """The served tensors of one output, float32, NaN in the rows that had a non-finite sample."""
     values = {"mean": mean, "variance": m2 / count}
-    if kind.entropy is not None:
+    if kind.output_type == "gaussian":
+        values.update(aleatoric_variance=second_sum / count, predictive_variance=(m2 + second_sum) / count)
+    elif kind.entropy is not None:
         predictive = moments.entropy(mean, kind.entropy)
-        expected = entropy_sum / count
+        expected = second_sum / count
         values.update(
             predictive_entropy=predictive,
             expected_entropy=expected,
@@ -87,8 +89,8 @@ def _chunk(sampler, frontier, copies, batch):
         return tf.reshape(values, tf.concat([[copies, batch], tf.shape(values)[1:]], 0))
 
     return [
-        moments.chunk_moments(by_sample(samples), None if entropies is None else by_sample(entropies))
-        for samples, entropies in _outputs.split(flat, sampler.kinds)
+        moments.chunk_moments(by_sample(samples), None if second is None else by_sample(second))
+        for samples, second in _outputs.split(flat, sampler.kinds)
     ]
 
 

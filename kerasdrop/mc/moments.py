@@ -67,23 +67,28 @@ def merge_moments(count_a, mean_a, m2_a, count_b, mean_b, m2_b):
 
 
 class Moments:
-    """Running mean, sum of squared deviations and mean entropy over chunks of samples ``(k, N, ...)``, in float64,
-    and which inputs (rows) gave a non-finite value in any sample."""
+    """Running mean, sum of squared deviations and sum of each sample's second tensor (its entropies, or a gaussian
+    head's variances: see `OutputKind.paired`) over chunks of samples ``(k, N, ...)``, in float64, and which inputs
+    (rows) gave a non-finite value in any sample. With ``keep_samples`` the samples are kept, and with
+    ``keep_second`` their second tensors too."""
 
-    def __init__(self, keep_samples):
+    def __init__(self, keep_samples, keep_second=False):
         self.count = 0
-        self.mean = self.m2 = self.entropy = self.finite = None
+        self.mean = self.m2 = self.second = self.finite = None
         self.kept = [] if keep_samples else None
+        self.kept_second = [] if keep_samples and keep_second else None
 
-    def add(self, samples, entropies=None):
+    def add(self, samples, second=None):
         if self.kept is not None:
             self.kept.append(samples)
+        if self.kept_second is not None:
+            self.kept_second.append(second)
         samples = ops.convert_to_numpy(samples)
-        chunk = chunk_moments(samples, None if entropies is None else ops.convert_to_numpy(entropies), xp=np)
+        chunk = chunk_moments(samples, None if second is None else ops.convert_to_numpy(second), xp=np)
         if self.count == 0:
-            self.mean, self.m2, self.entropy, self.finite = chunk
+            self.mean, self.m2, self.second, self.finite = chunk
         else:
             self.mean, self.m2 = merge_moments(self.count, self.mean, self.m2, len(samples), chunk[0], chunk[1])
-            self.entropy = self.entropy + chunk[2]
+            self.second = self.second + chunk[2]
             self.finite = self.finite & chunk[3]
         self.count += len(samples)

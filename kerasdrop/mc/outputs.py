@@ -10,18 +10,21 @@ from kerasdrop import _compat
 from kerasdrop._validation import _message
 from kerasdrop.mc.moments import entropy
 
-OUTPUT_TYPES = ("auto", "probabilities", "logits", "regression")
+OUTPUT_TYPES = ("auto", "probabilities", "logits", "regression", "gaussian")
 
 
 class OutputKind:
     """How one output is read.
 
     Attributes:
-        output_type: "probabilities", "logits" or "regression" (after "auto" is decided).
+        output_type: "probabilities", "logits", "regression" or "gaussian" (after "auto" is decided).
         transform: None, "softmax" or "sigmoid": applied to each sample before the moments.
         entropy: None, "categorical" (one distribution over the last axis), "binary" (each unit of the last axis a
             Bernoulli probability; their entropies add up) or "bernoulli" (an output of rank 1: one Bernoulli
             probability per input).
+        paired: whether each sample comes with a second tensor: its entropies (probability outputs), or for a
+            "gaussian" head, whose last axis holds a mean and a log variance (halves ``[..., :d]`` and
+            ``[..., d:]``), its variances ``exp(log variance)`` beside its means.
     """
 
     def __init__(self, output_type, units, activation=None):
@@ -34,6 +37,7 @@ class OutputKind:
             self.entropy = binary if units in (None, 1) else "categorical"
         elif output_type == "probabilities":
             self.entropy = binary if units in (None, 1) or activation == "sigmoid" else "categorical"
+        self.paired = self.entropy is not None or output_type == "gaussian"
 
     def __repr__(self):
         return f"OutputKind({self.output_type!r}, transform={self.transform!r}, entropy={self.entropy!r})"
@@ -101,9 +105,21 @@ def output_kinds(output_type, structure, tensors, model_name):
             )
         if requested == "auto":
             requested = "probabilities" if activation is not None else "regression"
+        if requested == "gaussian":
+            _check_gaussian_head(tensor, output_names(structure, len(flat_types))[index], model_name)
         units = tensor.shape[-1] if len(tensor.shape) > 1 else None  # None: rank 1, no units axis
         kinds.append(OutputKind(requested, units, activation))
     return kinds
+
+
+def _check_gaussian_head(tensor, name, model_name):
+    units = tensor.shape[-1] if len(tensor.shape) > 1 else None
+    if units is None or units % 2:
+        raise ValueError(
+            f"Invalid value received for argument `output_type`: 'gaussian' for {name} of model {model_name!r}, "
+            f"whose shape is {tuple(tensor.shape)}. A 'gaussian' output holds a mean and a log variance in the two "
+            "halves of its last axis, which needs an even, known size (2 for one target: Dense(2))."
+        )
 
 
 def _flat_types(output_type, structure, model_name):
@@ -181,10 +197,14 @@ def output_keys(structure, count):
 
 def postprocess(outputs, kinds):
     """Per output: its samples in float32 (softmax/sigmoid applied for logits), then, for probability outputs, the
-    entropy of each sample. A flat list of tensors."""
+    entropy of each sample; for a "gaussian" head its means, then its variances. A flat list of tensors."""
     flat = []
     for output, kind in zip(outputs, kinds, strict=True):
         values = ops.cast(output, "float32")
+        if kind.output_type == "gaussian":
+            means, log_variances = ops.split(values, 2, axis=-1)
+            flat.extend([means, ops.exp(log_variances)])
+            continue
         if kind.transform == "softmax":
             values = ops.softmax(values, axis=-1)
         elif kind.transform == "sigmoid":
@@ -196,10 +216,11 @@ def postprocess(outputs, kinds):
 
 
 def split(flat, kinds):
-    """The inverse of `postprocess`'s flattening: a list of ``(samples, entropies or None)``, one per output."""
+    """The inverse of `postprocess`'s flattening: a list of ``(samples, entropies, variances or None)``, one per
+    output (see `OutputKind.paired`)."""
     pairs, index = [], 0
     for kind in kinds:
-        entropies = flat[index + 1] if kind.entropy is not None else None
-        pairs.append((flat[index], entropies))
-        index += 2 if kind.entropy is not None else 1
+        second = flat[index + 1] if kind.paired else None
+        pairs.append((flat[index], second))
+        index += 2 if kind.paired else 1
     return pairs

@@ -104,7 +104,8 @@ class MCDropout:
         output_type: how outputs are read, one string or a list/dict matching the model's outputs: "auto"
             (probabilities when the output layer's activation is softmax or sigmoid, else regression),
             "probabilities", "logits" (each sample goes through softmax, or sigmoid for one unit, before the
-            moments) or "regression" (moments only).
+            moments), "regression", or "gaussian" (a heteroscedastic head: mean and log variance in the two halves
+            of the last axis).
         strategy: what the samples are spread over, read when this object is made. TensorFlow: None (the current
             ``tf.distribute`` strategy) or a ``tf.distribute.Strategy``: each call samples on every replica, with
             masks of its own. JAX: None (the current ``keras.distribution``, when it is a ``DataParallel``) or a

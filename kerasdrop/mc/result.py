@@ -26,12 +26,11 @@ def result_from(parts, kind, num_samples, name, consistent=False):
     """The `MCDropoutResult` of one output from its `Moments`, one per input batch; rows with a non-finite sample
     get NaN moments and entropies, with a warning that counts them."""
     finite = np.concatenate([part.finite for part in parts])
-    mean = mask_rows(np.concatenate([part.mean for part in parts]), finite, xp=np)
-    variance = mask_rows(np.concatenate([part.m2 / part.count for part in parts]), finite, xp=np)
-    expected = None
-    if kind.entropy is not None:
-        expected = np.concatenate([part.entropy / part.count for part in parts])
-        expected = mask_rows(expected, finite, xp=np).astype("float32")
+
+    def joined(values):
+        return mask_rows(np.concatenate(values), finite, xp=np).astype("float32")
+
+    second = joined([part.second / part.count for part in parts]) if kind.paired else None
     if not finite.all():
         warnings.warn(
             f"MCDropout: {int((~finite).sum())} of {len(finite)} inputs gave a NaN or inf in at least one sample of "
@@ -39,11 +38,22 @@ def result_from(parts, kind, num_samples, name, consistent=False):
             RuntimeWarning,
             stacklevel=4,  # the caller of MCDropout.predict
         )
-    samples = None
+    samples = sample_variances = None
     if parts[0].kept is not None:
         samples = np.concatenate([np.concatenate(part.kept, axis=0) for part in parts], axis=1)
+    if parts[0].kept_second is not None:
+        sample_variances = np.concatenate([np.concatenate(part.kept_second, axis=0) for part in parts], axis=1)
+    gaussian = kind.output_type == "gaussian"
     return MCDropoutResult(
-        mean.astype("float32"), variance.astype("float32"), num_samples, samples, expected, kind, consistent
+        joined([part.mean for part in parts]),
+        joined([part.m2 / part.count for part in parts]),
+        num_samples,
+        samples,
+        None if gaussian else second,
+        kind,
+        consistent,
+        aleatoric_variance=second if gaussian else None,
+        sample_variances=sample_variances,
     )
 
 
@@ -52,12 +62,14 @@ class MCDropoutResult:
 
     Attributes:
         mean: float32 array ``(N, ...)``, the mean of the samples (the MC prediction; a probability for outputs
-            read as logits, which are turned into probabilities sample by sample).
-        variance: float32 array ``(N, ...)``, their variance (``ddof=0``).
+            read as logits, which are turned into probabilities sample by sample; for a "gaussian" head, the mean
+            of the sampled means).
+        variance: float32 array ``(N, ...)``, their variance (``ddof=0``): for regression the epistemic part.
         std: its square root.
-        samples: float32 array ``(T, N, ...)`` with ``keep_samples=True``, else None.
+        samples: float32 array ``(T, N, ...)`` with ``keep_samples=True``, else None (for a "gaussian" head, the
+            sampled means; ``sample_variances`` holds the sampled variances ``exp(log variance)``).
         num_samples: ``T``.
-        output_type: how the output was read: "probabilities", "logits" or "regression".
+        output_type: how the output was read: "probabilities", "logits", "regression" or "gaussian".
         consistent: True when sample ``t`` of every input was drawn by one and the same network (MCDropout's
             ``consistent=True``): the samples are then joint draws across inputs, as BatchBALD and any quantity
             across inputs (covariances, disagreement between two inputs) need. False when every input drew its own
@@ -65,15 +77,30 @@ class MCDropoutResult:
 
     Inputs with a NaN or inf in any sample get NaN moments and entropies. For probability outputs the entropies
     below are in nats over the last axis: of the class distribution (softmax), or summed over units each read as
-    a Bernoulli probability (sigmoid; one unit ``p`` is the distribution ``[1 - p, p]``).
+    a Bernoulli probability (sigmoid; one unit ``p`` is the distribution ``[1 - p, p]``). For regression outputs
+    the predictive distribution is the mixture of one Gaussian per sample (Gal & Ghahramani 2016; Kendall & Gal
+    2017): centred on the sample, of the noise variance given (``1 / tau``), or of the head's own variance.
     """
 
-    def __init__(self, mean, variance, num_samples, samples=None, expected_entropy=None, kind=None, consistent=False):
+    def __init__(
+        self,
+        mean,
+        variance,
+        num_samples,
+        samples=None,
+        expected_entropy=None,
+        kind=None,
+        consistent=False,
+        aleatoric_variance=None,
+        sample_variances=None,
+    ):
         self.mean = mean
         self.variance = variance
         self.num_samples = num_samples
         self.samples = samples
+        self.sample_variances = sample_variances
         self._expected_entropy = expected_entropy
+        self._aleatoric_variance = aleatoric_variance
         self._kind = kind if kind is not None else OutputKind("regression", None)
         self.output_type = self._kind.output_type
         self.consistent = consistent
@@ -82,13 +109,18 @@ class MCDropoutResult:
     def std(self):
         return np.sqrt(self.variance)
 
+    def _require(self, output_types, what, advice):
+        if self.output_type not in output_types:
+            raise ValueError(f"{what} of this result (output_type={self.output_type!r}) {advice}")
+
     def _require_probabilities(self):
-        if self._kind.entropy is None:
-            raise ValueError(
-                "The entropies need probability outputs; this output was read as regression (with "
-                "output_type='auto' its layer has no softmax or sigmoid activation). Pass "
-                "output_type='probabilities' or 'logits' to MCDropout for a classifier, or use `mean` and `variance`."
-            )
+        self._require(
+            ("probabilities", "logits"),
+            "The entropies",
+            "need probability outputs; this one was read as regression (with output_type='auto' its layer has no "
+            "softmax or sigmoid activation). Pass output_type='probabilities' or 'logits' to MCDropout for a "
+            "classifier, or use `mean` and `variance`.",
+        )
 
     def predictive_entropy(self):
         """``H(mean)``: total uncertainty of the averaged prediction, shape ``mean.shape[:-1]``."""
@@ -104,6 +136,43 @@ class MCDropoutResult:
         """BALD: ``predictive_entropy() - expected_entropy()`` (never below 0), the epistemic part."""
         difference = self.predictive_entropy() - self.expected_entropy()
         return np.where(np.isnan(difference), np.nan, np.maximum(difference, 0.0)).astype("float32")
+
+    @property
+    def epistemic_variance(self):
+        """Regression: the variance of the sampled predictions (of the sampled means for a "gaussian" head)."""
+        self._require(("regression", "gaussian"), "The epistemic variance", "needs a regression output.")
+        return self.variance
+
+    @property
+    def aleatoric_variance(self):
+        """A "gaussian" head's noise: the mean over the samples of its variance ``exp(log variance)``."""
+        self._require(
+            ("gaussian",),
+            "The aleatoric variance",
+            "is what a heteroscedastic head predicts (MCDropout's output_type='gaussian'). For a plain regression "
+            "output pass the noise variance (1 / tau) to `predictive_variance(noise_variance=...)`.",
+        )
+        return self._aleatoric_variance
+
+    def predictive_variance(self, noise_variance=None):
+        """The variance of the predictive mixture: ``variance + noise_variance`` for a regression output (the noise
+        variance ``1 / tau`` is needed: a float or an array broadcastable to ``mean``, all above 0), aleatoric plus
+        epistemic for a "gaussian" head (which takes no ``noise_variance``: it predicts its own)."""
+        if self.output_type == "gaussian" and noise_variance is None:
+            return self.variance + self._aleatoric_variance
+        from kerasdrop import _gaussian_mixture
+
+        means, variances = _gaussian_mixture.mixture_of(self, noise_variance, need_samples=False)
+        return (self.variance + variances).astype("float32")
+
+    def interval(self, level, noise_variance=None):
+        """``(lower, upper)``, each like ``mean``: the central interval of probability ``level`` in (0, 1) of the
+        predictive mixture (one Gaussian per kept sample, of variance ``noise_variance`` for a regression output or
+        the head's own for a "gaussian" one). Needs the samples: predict with ``keep_samples=True``."""
+        from kerasdrop import _gaussian_mixture
+
+        means, variances = _gaussian_mixture.mixture_of(self, noise_variance)
+        return _gaussian_mixture.central_interval(means, variances, level)
 
     def __repr__(self):
         kept = "" if self.samples is None else ", samples kept"

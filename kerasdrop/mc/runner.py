@@ -172,7 +172,7 @@ def sample_batch(sampler, frontier, samples, rows, keep_samples, names, blocks=N
         if sub_batch < size:
             part = keras.tree.map_structure(lambda value, s=start: value[s : s + sub_batch], frontier)
         count = int(keras.tree.flatten(part)[0].shape[0])
-        moments = [Moments(keep_samples) for _ in sampler.kinds]
+        moments = [Moments(keep_samples, kind.output_type == "gaussian") for kind in sampler.kinds]
         drawn = chunk = 0
         while drawn < samples:
             wanted = samples - drawn
@@ -182,13 +182,13 @@ def sample_batch(sampler, frontier, samples, rows, keep_samples, names, blocks=N
             chunk += 1
             step = min(wanted, len(flat[0]) // count)
             pairs = _outputs.split(flat, sampler.kinds)
-            for accumulator, kind, name, (drawn_samples, entropies) in zip(
+            for accumulator, kind, name, (drawn_samples, second) in zip(
                 moments, sampler.kinds, names, pairs, strict=True
             ):
                 _outputs.check_probability_values(drawn_samples, kind, name)
                 drawn_samples = drawn_samples.reshape((-1, count) + drawn_samples.shape[1:])[:step]
-                if entropies is not None:
-                    entropies = entropies.reshape((-1, count) + entropies.shape[1:])[:step]
-                accumulator.add(drawn_samples, entropies)
+                if second is not None:
+                    second = second.reshape((-1, count) + second.shape[1:])[:step]
+                accumulator.add(drawn_samples, second)
             drawn += step
         yield moments
