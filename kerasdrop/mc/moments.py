@@ -3,6 +3,7 @@ mean entropy of samples, computed chunk by chunk (in a compiled program or on th
 
 import numpy as np
 from keras import ops
+from scipy.special import logsumexp
 
 
 def _x_log_x(p, xp):
@@ -66,17 +67,31 @@ def merge_moments(count_a, mean_a, m2_a, count_b, mean_b, m2_b):
     return mean_a + delta * (count_b / total), m2_a + m2_b + delta * delta * (count_a * count_b / total)
 
 
+def log_density_sum(means, variances, targets):
+    """``log Σ_k N(targets; means_k, variances_k)`` over the ``k`` samples of a chunk, per input: ``(N,)`` float64.
+
+    ``means`` ``(k, N, ...)``, ``variances`` broadcastable to them (all above 0), ``targets`` like ``means[0]``;
+    the densities of the several values of an input multiply (their logs add up)."""
+    means = np.asarray(means, "float64")
+    variances = np.broadcast_to(np.asarray(variances, "float64"), means.shape)
+    log_densities = -0.5 * (np.log(2 * np.pi * variances) + np.square(targets - means) / variances)
+    return logsumexp(log_densities.reshape(means.shape[0], means.shape[1], -1).sum(axis=-1), axis=0)
+
+
 class Moments:
     """Running mean, sum of squared deviations and sum of each sample's second tensor (its entropies, or a gaussian
     head's variances: see `OutputKind.paired`) over chunks of samples ``(k, N, ...)``, in float64, and which inputs
     (rows) gave a non-finite value in any sample. With ``keep_samples`` the samples are kept, and with
-    ``keep_second`` their second tensors too."""
+    ``keep_second`` their second tensors too. Given ``targets`` (like one sample), the log of the summed Gaussian
+    densities of the targets (`log_density_sum`), of variance ``noise_variance``, or, when None, each sample's
+    second tensor (a gaussian head's variances)."""
 
-    def __init__(self, keep_samples, keep_second=False):
+    def __init__(self, keep_samples, keep_second=False, targets=None, noise_variance=None):
         self.count = 0
-        self.mean = self.m2 = self.second = self.finite = None
+        self.mean = self.m2 = self.second = self.finite = self.log_density = None
         self.kept = [] if keep_samples else None
         self.kept_second = [] if keep_samples and keep_second else None
+        self.targets, self.noise_variance = targets, noise_variance
 
     def add(self, samples, second=None):
         if self.kept is not None:
@@ -84,7 +99,12 @@ class Moments:
         if self.kept_second is not None:
             self.kept_second.append(second)
         samples = ops.convert_to_numpy(samples)
-        chunk = chunk_moments(samples, None if second is None else ops.convert_to_numpy(second), xp=np)
+        second = None if second is None else ops.convert_to_numpy(second)
+        chunk = chunk_moments(samples, second, xp=np)
+        if self.targets is not None:
+            variances = second if self.noise_variance is None else self.noise_variance
+            log_density = log_density_sum(samples, variances, self.targets)
+            self.log_density = log_density if self.count == 0 else np.logaddexp(self.log_density, log_density)
         if self.count == 0:
             self.mean, self.m2, self.second, self.finite = chunk
         else:

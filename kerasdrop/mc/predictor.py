@@ -14,6 +14,7 @@ import keras
 from kerasdrop._validation import _message, check_bool, check_positive_float, check_positive_int, check_seed
 from kerasdrop.mc import compile
 from kerasdrop.mc import inputs as _inputs
+from kerasdrop.mc import likelihood as _likelihood
 from kerasdrop.mc import outputs as _outputs
 from kerasdrop.mc import result as _result
 from kerasdrop.mc import runner as _runner
@@ -57,7 +58,8 @@ def _check_model(model):
 
 
 def _model_batches(mc, x, batch_size):
-    """``(batches of model inputs, number of inputs or None)``; arrays are checked once, whole."""
+    """``(batches of model inputs, number of inputs, batch size)`` (the last two None for a batched source);
+    arrays are checked once, whole."""
     plan = mc._sampler.plan
     if _inputs.is_batched_source(x):
         if batch_size is not None:
@@ -65,13 +67,45 @@ def _model_batches(mc, x, batch_size):
                 "Invalid value received for argument `batch_size`: datasets and generators are already batched, "
                 f"so leave it None. Received: batch_size={batch_size}"
             )
-        return _inputs.source_batches(plan, mc.model, x), None
+        return _inputs.source_batches(plan, mc.model, x), None, None
     ordered = _inputs.in_model_order(plan, mc.model, x)
     if batch_size is None:
         rows = mc.rows_per_call(keras.tree.map_structure(lambda array: array[:1], ordered))[1]
         batch_size = max(32, rows // mc.samples if mc.vectorized else rows)
     batch_size = check_positive_int("batch_size", batch_size)
-    return _inputs.array_batches(plan, mc.model, ordered, batch_size), _inputs.batch_size_of(ordered)
+    batches = _inputs.array_batches(plan, mc.model, ordered, batch_size)
+    return batches, _inputs.batch_size_of(ordered), batch_size
+
+
+def _sample_call(mc, batches, count, verbose, keep_samples, targets=None):
+    """The straight loop of a call: batches of model inputs -> prefix -> sampler calls -> moments -> results.
+    ``targets``: None, or an iterator of ``(y, noise_variance)`` per batch, for `MCDropout.log_likelihood`."""
+    first = next(batches, None)
+    if first is None:
+        raise ValueError("MCDropout.predict received no inputs (an empty array, dataset or generator).")
+    mc.decide_outputs(first)
+    if not mc._warned:  # what the user should know about how this model is sampled, said once
+        mc._warned = True
+        for message in _sampling_notes(mc._sampler.plan, mc.output_type, mc.model.name):
+            warnings.warn(message, stacklevel=4)  # this, _call, predict, the user's call
+    sampler, names = mc._sampler, _outputs.output_names(mc.output_structure, len(mc.output_kinds))
+    bar = keras.utils.Progbar(count, verbose=1 if verbose == "auto" else verbose, unit_name="input")
+    parts, done, blocks = [], 0, None
+    for inputs in itertools.chain([first], batches):
+        rows = sampler.rows_per_call(mc.memory_budget_mb, sampler.plan.row_bytes(inputs))
+        if mc.consistent and blocks is None:  # one cut of the samples for the whole call
+            blocks = _runner.SampleBlocks.first(sampler, mc.samples, rows)
+        frontier = sampler.prefix(inputs)
+        batch_targets = None if targets is None else next(targets)
+        parts.extend(
+            _runner.sample_batch(sampler, frontier, mc.samples, rows, keep_samples, names, blocks, batch_targets)
+        )
+        done += _inputs.batch_size_of(inputs)
+        if verbose != 0:
+            bar.update(done)
+    if verbose != 0 and count is None:
+        bar.update(done, finalize=True)
+    return _result.results(parts, mc.output_kinds, mc.samples, mc.output_structure, mc.consistent)
 
 
 class MCDropout:
@@ -214,41 +248,33 @@ class MCDropout:
             `MCDropoutResult` for a single-output model; for several outputs one per output, in the structure of
             the model's outputs (a list or a dict). The outputs of one sample come from the same masks.
         """
+        keep_samples = check_bool("keep_samples", keep_samples)
+        batches, count, _ = _model_batches(self, _inputs.as_arrays(x), batch_size)
+        return self._call(batches, count, verbose, keep_samples)
+
+    def log_likelihood(self, x, y, noise_variance=None, batch_size=None, verbose=0):
+        """Per input, the Monte Carlo predictive log-likelihood of its target (Gal & Ghahramani 2016), float64
+        ``(N,)``: ``log (1/T) Σ_t N(y; ŷ_t, σ_t²)``, summed over the output's values, streamed chunk by chunk (the
+        samples are never all held: ``T = 10,000`` over any number of inputs takes the memory of one chunk).
+
+        Args:
+            x, batch_size, verbose: as in `predict` (arrays only).
+            y: array of targets, shaped like the single output (a trailing axis of 1 may be left out).
+            noise_variance: for a "regression" output the noise variance ``σ²`` (``1 / tau``), a float or an array
+                broadcastable to one input's output, above 0; a "gaussian" head takes None (its own variances).
+        """
+        batches, count, batch_size = _model_batches(self, _inputs.as_arrays(x), batch_size)
+        targets = _likelihood.target_batches(self.output_kinds, self.model, y, noise_variance, count, batch_size)
+        return self._call(batches, count, verbose, False, targets).log_likelihoods
+
+    def _call(self, batches, count, verbose, keep_samples, targets=None):
         if verbose not in _VERBOSITY or isinstance(verbose, bool):
             raise ValueError(_message("verbose", f"one of {_VERBOSITY}", verbose))
-        keep_samples = check_bool("keep_samples", keep_samples)
-        batches, count = _model_batches(self, _inputs.as_arrays(x), batch_size)
         if self.seed is None:
-            return self._predict(batches, count, verbose, keep_samples)
+            return _sample_call(self, batches, count, verbose, keep_samples, targets)
         with self._lock:  # a shared seeded MCDropout: one call at a time, so that each is reproducible
             self.seed_generator.state.assign(self.initial_seed_state)
-            return self._predict(batches, count, verbose, keep_samples)
-
-    def _predict(self, batches, count, verbose, keep_samples):
-        """The straight loop of a call: batches of model inputs -> prefix -> sampler calls -> moments -> results."""
-        first = next(batches, None)
-        if first is None:
-            raise ValueError("MCDropout.predict received no inputs (an empty array, dataset or generator).")
-        self.decide_outputs(first)
-        if not self._warned:  # what the user should know about how this model is sampled, said once
-            self._warned = True
-            for message in _sampling_notes(self._sampler.plan, self.output_type, self.model.name):
-                warnings.warn(message, stacklevel=4)  # this, _predict, predict, the user's call
-        names = _outputs.output_names(self.output_structure, len(self.output_kinds))
-        bar = keras.utils.Progbar(count, verbose=1 if verbose == "auto" else verbose, unit_name="input")
-        parts, done, blocks = [], 0, None
-        for inputs in itertools.chain([first], batches):
-            rows = self._sampler.rows_per_call(self.memory_budget_mb, self._sampler.plan.row_bytes(inputs))
-            if self.consistent and blocks is None:  # one cut of the samples for the whole call
-                blocks = _runner.SampleBlocks.first(self._sampler, self.samples, rows)
-            frontier = self._sampler.prefix(inputs)
-            parts.extend(_runner.sample_batch(self._sampler, frontier, self.samples, rows, keep_samples, names, blocks))
-            done += _inputs.batch_size_of(inputs)
-            if verbose != 0:
-                bar.update(done)
-        if verbose != 0 and count is None:
-            bar.update(done, finalize=True)
-        return _result.results(parts, self.output_kinds, self.samples, self.output_structure, self.consistent)
+            return _sample_call(self, batches, count, verbose, keep_samples, targets)
 
     def export(self, path, input_signature=None):
         """Writes a TensorFlow SavedModel that serves these Monte Carlo predictions, for TF Serving and the like.

@@ -44,7 +44,7 @@ def result_from(parts, kind, num_samples, name, consistent=False):
     if parts[0].kept_second is not None:
         sample_variances = np.concatenate([np.concatenate(part.kept_second, axis=0) for part in parts], axis=1)
     gaussian = kind.output_type == "gaussian"
-    return MCDropoutResult(
+    result = MCDropoutResult(
         joined([part.mean for part in parts]),
         joined([part.m2 / part.count for part in parts]),
         num_samples,
@@ -55,6 +55,10 @@ def result_from(parts, kind, num_samples, name, consistent=False):
         aleatoric_variance=second if gaussian else None,
         sample_variances=sample_variances,
     )
+    if parts[0].log_density is not None:  # `MCDropout.log_likelihood`
+        log_likelihoods = [part.log_density - np.log(part.count) for part in parts]
+        result.log_likelihoods = mask_rows(np.concatenate(log_likelihoods), finite, xp=np)
+    return result
 
 
 class MCDropoutResult:

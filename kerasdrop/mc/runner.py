@@ -154,11 +154,12 @@ class SampleBlocks(NamedTuple):
         return self.key + np.asarray([chunk, 0], dtype="int32")
 
 
-def sample_batch(sampler, frontier, samples, rows, keep_samples, names, blocks=None):
+def sample_batch(sampler, frontier, samples, rows, keep_samples, names, blocks=None, targets=None):
     """Moments of every input of one batch, in sub-batches and sample chunks of at most ``rows`` rows a replica.
 
     ``frontier`` is the batch after the sampler's prefix; ``names``: how messages name each output; ``blocks``: the
-    `SampleBlocks` of joint draws, or None. Yields one list of `Moments` (one per output) per sub-batch.
+    `SampleBlocks` of joint draws, or None; ``targets``: None, or ``(y, noise_variance)`` of the batch for the
+    log-likelihood of a single output (see `Moments`). Yields one list of `Moments` (one per output) per sub-batch.
     """
     size = int(keras.tree.flatten(frontier)[0].shape[0])
     if blocks is None:
@@ -172,7 +173,8 @@ def sample_batch(sampler, frontier, samples, rows, keep_samples, names, blocks=N
         if sub_batch < size:
             part = keras.tree.map_structure(lambda value, s=start: value[s : s + sub_batch], frontier)
         count = int(keras.tree.flatten(part)[0].shape[0])
-        moments = [Moments(keep_samples, kind.output_type == "gaussian") for kind in sampler.kinds]
+        part_targets = (None, None) if targets is None else (targets[0][start : start + count], targets[1])
+        moments = [Moments(keep_samples, kind.output_type == "gaussian", *part_targets) for kind in sampler.kinds]
         drawn = chunk = 0
         while drawn < samples:
             wanted = samples - drawn
