@@ -103,8 +103,7 @@ def _check_recurrent(model, signature):
         )
 
 
-def _check_model(model):
-    model = check_instance("model", model, keras.Model, "a keras.Model")
+def _check_backend_and_model(model):
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "export_tflite converts through TensorFlow: it needs the TensorFlow backend, not "
@@ -115,7 +114,6 @@ def _check_model(model):
         raise ValueError(
             f"export_tflite needs a built model; {model.name!r} is not built yet. Create it with `keras.Input`."
         )
-    return model
 
 
 def _convert(model, layers, signature):
@@ -202,9 +200,10 @@ def export_tflite(model, path=None, batch_size=None):
         mean, std = np.mean(samples, axis=0), np.std(samples, axis=0)
         ```
     """
-    model = _check_model(model)
+    model = check_instance("model", model, keras.Model, "a keras.Model")
     path = _check_path(path)
     batch_size = _check_batch_size(batch_size)
+    _check_backend_and_model(model)
     signature = _inputs.serving_signature(model, _model_inputs(model), batch_size)
     _check_recurrent(model, signature)
     _warn_keras_noise(model)

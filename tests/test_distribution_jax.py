@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import kerasdrop
+from kerasdrop.mc.inputs import standardize
 from tests import _mc_models as mcm
 from tests import utils
 
@@ -45,7 +46,8 @@ def test_mc_samples_are_split_across_devices(data_parallel):
     result = split.predict(x, verbose=0, keep_samples=True)
     assert result.samples.shape == (400, 6, 3)
     # One call spreads its samples over both devices: each holds the rows of its own 5 copies of the 6 inputs.
-    flat = split._sampler.sample(split._sampler.prefix(split._standardize(x)), 5)
+    inputs = standardize(split._sampler.plan, model, x)
+    flat = split._sampler.sample(split._sampler.prefix(inputs), 5)
     assert flat[0].shape == (2 * 5 * 6, 3)
     assert _devices_of(flat[0]) == {0, 1}
     assert flat[0].sharding.shard_shape(flat[0].shape) == (5 * 6, 3)
