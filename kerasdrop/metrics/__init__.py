@@ -1,7 +1,9 @@
 """Metrics of predictions and their uncertainty: NumPy in, NumPy out, natural logarithms.
 
 `kerasdrop.metrics.classification` scores class probabilities (entropies, BALD, calibration, NLL, Brier);
-every public name of it is available here.
+`kerasdrop.metrics.regression` scores regression predictions and the predictive distribution of their Monte Carlo
+samples (RMSE, log-likelihood, CRPS, interval coverage and width, calibration curve). Every public name of both is
+available here.
 """
 
 from kerasdrop.metrics.classification import (
@@ -21,6 +23,16 @@ from kerasdrop.metrics.classification import (
     negative_log_likelihood,
     predictive_entropy,
 )
+from kerasdrop.metrics.regression import (
+    RegressionCalibrationCurve,
+    crps,
+    gaussian_log_likelihood,
+    interval_coverage,
+    mean_interval_width,
+    predictive_interval,
+    regression_calibration_curve,
+    rmse,
+)
 
 __all__ = [
     "CalibrationCurve",
@@ -38,4 +50,12 @@ __all__ = [
     "mutual_information",
     "negative_log_likelihood",
     "predictive_entropy",
+    "RegressionCalibrationCurve",
+    "crps",
+    "gaussian_log_likelihood",
+    "interval_coverage",
+    "mean_interval_width",
+    "predictive_interval",
+    "regression_calibration_curve",
+    "rmse",
 ]
