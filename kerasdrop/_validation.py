@@ -153,6 +153,17 @@ def check_noise_shape(value):
     return tuple(None if item is None else int(item) for item in value)
 
 
+def check_numeric_array(name, values):
+    """``values`` as a NumPy array of numbers or booleans (its own dtype); `ArgumentTypeError` otherwise."""
+    array = np.asarray(values)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ArgumentTypeError(
+            f"Invalid value received for argument `{name}`. Expected a numeric array. Received: {name} "
+            f"of dtype {array.dtype}"
+        )
+    return array
+
+
 def check_instance(name, value, types, expected):
     """An instance of ``types`` (a class or tuple of classes); ``expected`` describes it in the message."""
     if not isinstance(value, types):

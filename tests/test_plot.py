@@ -78,3 +78,69 @@ def test_reliability_diagram_checks_its_inputs():
         plot.reliability_diagram([[0.9, 0.9]], [0])
     with pytest.raises(ValueError, match="`bins`"):
         plot.reliability_diagram([[0.9, 0.1]], [0], bins=0)
+
+
+def regression_predictions(n=300, seed=2):
+    """Samples ``(T, N)`` of a 1-D regression, and targets a little noisier than the noise variance 0.5 says."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2.0, 2.0, n)
+    samples = np.sin(x) + 0.3 * rng.normal(size=(20, n))
+    return x, samples, np.sin(x) + rng.normal(size=n)
+
+
+def test_regression_calibration_png_and_data(tmp_path):
+    _, samples, y = regression_predictions()
+    path = tmp_path / "regression_calibration.png"
+    figure = plot.regression_calibration(samples, y, noise_variance=0.5, path=str(path))
+    assert_valid_png(path, 500, 500)
+    curve = metrics.regression_calibration_curve(samples, y, 0.5)
+    observed, diagonal = figure.axes[0].lines
+    np.testing.assert_allclose(observed.get_xdata(), curve.expected, atol=1e-12)
+    np.testing.assert_allclose(observed.get_ydata(), curve.observed, atol=1e-12)
+    np.testing.assert_allclose(diagonal.get_xydata(), [[0, 0], [1, 1]])
+    assert figure.axes[0].get_title() == "Regression calibration"
+
+
+def test_regression_calibration_levels_and_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, samples, y = regression_predictions(50)
+    figure = plot.regression_calibration(samples, y, 0.5, levels=[0.5, 0.9])
+    np.testing.assert_allclose(figure.axes[0].lines[0].get_xdata(), [0.5, 0.9])
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="`noise_variance`"):
+        plot.regression_calibration(samples, y)
+    with pytest.raises(ValueError, match="`levels`"):
+        plot.regression_calibration(samples, y, 0.5, levels=[1.0])
+
+
+def test_regression_fit_png_and_data(tmp_path):
+    x, samples, y = regression_predictions()
+    lower, upper = metrics.predictive_interval(samples, 0.9, noise_variance=0.5)
+    mean = samples.mean(0)
+    path = tmp_path / "fit.png"
+    figure = plot.regression_fit(x, y, mean, lower, upper, path=str(path), interval_label="90% interval")
+    assert_valid_png(path, 600, 400)
+    axes = figure.axes[0]
+    order = np.argsort(x)
+    np.testing.assert_allclose(axes.lines[0].get_xydata(), np.column_stack([x[order], mean[order]]))
+    band, points = axes.collections
+    np.testing.assert_allclose(points.get_offsets(), np.column_stack([x, y]))
+    # The band's outline passes through every (x, lower) and (x, upper).
+    outline = band.get_paths()[0].vertices
+    for ends in (lower, upper):
+        for point in np.column_stack([x, ends]):
+            assert np.any(np.all(np.isclose(outline, point, rtol=0, atol=1e-9), axis=1)), point
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend == ["90% interval", "predictive mean", "data (n=300)"]
+
+
+def test_regression_fit_checks_its_inputs():
+    x = np.arange(3.0)
+    with pytest.raises(ValueError, match=r"`upper`.*upper >= lower.*upper\[1\]"):
+        plot.regression_fit(x, x, x, [0.0, 2.0, 0.0], [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"`mean`.*\(3,\).*shape \(2,\)"):
+        plot.regression_fit(x, x, x[:2], x - 1, x + 1)
+    with pytest.raises(ValueError, match=r"`lower`.*one output.*\(3, 2\)"):
+        plot.regression_fit(np.zeros((3, 2)), np.zeros((3, 2)), np.zeros((3, 2)), np.zeros((3, 2)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"`y`.*finite"):
+        plot.regression_fit(x, [0.0, np.nan, 1.0], x, x - 1, x + 1)

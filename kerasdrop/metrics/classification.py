@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kerasdrop._validation import check_positive_float, check_positive_int
+from kerasdrop._validation import check_numeric_array, check_positive_float, check_positive_int
 
 # How far a row of probabilities may sum from 1: float32 rounding over many classes (also after a cast to float64),
 # wider for float16 outputs. Logits or unnormalised scores are far outside either.
@@ -18,19 +18,9 @@ _SUM_TOLERANCE = {2: 1e-2}
 _RANGE_TOLERANCE = 1e-6
 
 
-def _as_float_array(name, values):
-    array = np.asarray(values)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(
-            f"Invalid value received for argument `{name}`. Expected a numeric array. Received: {name} "
-            f"of dtype {array.dtype}"
-        )
-    return array
-
-
 def check_probabilities(name, values, ndim):
     """``values`` as float64 with ``ndim`` axes whose last axis is a probability vector; raises otherwise."""
-    array = _as_float_array(name, values)
+    array = check_numeric_array(name, values)
     shape_text = {1: "(C,)", 2: "(N, C)", 3: "(T, N, C)"}.get(ndim, f"{ndim} axes")
     if array.ndim != ndim or array.shape[-1] < 1:
         raise ValueError(
@@ -58,7 +48,7 @@ def check_probabilities(name, values, ndim):
 
 def check_labels(name, labels, count, classes):
     """``labels`` as an int64 array of shape ``(count,)`` with values in ``[0, classes)``; raises otherwise."""
-    array = _as_float_array(name, labels)
+    array = check_numeric_array(name, labels)
     if array.shape != (count,):
         raise ValueError(
             f"Invalid value received for argument `{name}`. Expected integer class labels of shape ({count},), one "
@@ -98,7 +88,7 @@ def entropy(probs):
     Returns:
         float64 array of shape ``probs.shape[:-1]``.
     """
-    array = _as_float_array("probs", probs)
+    array = check_numeric_array("probs", probs)
     return entropy_of(check_probabilities("probs", array, max(array.ndim, 1)))
 
 
