@@ -274,6 +274,16 @@ def crps(means, variances, y):
 MIXTURE_OUTPUT_TYPES = ("regression", "gaussian")
 
 
+def no_noise_variance_for_a_head(noise_variance):
+    """Raises unless ``noise_variance`` is None: a "gaussian" head predicts its own variances."""
+    if noise_variance is not None:
+        raise ValueError(
+            f"Invalid value received for argument `noise_variance`: a result of output_type 'gaussian' carries each "
+            f"sample's predicted variance (`result.sample_variances`), which already models the observation noise; "
+            f"pass noise_variance=None. Received: noise_variance={noise_variance!r}"
+        )
+
+
 def mixture_components(result_or_samples, noise_variance=None):
     """The means and variances ``(T, N, ...)`` of the predictive mixture of Monte Carlo samples or of a result.
 
@@ -303,12 +313,7 @@ def mixture_components(result_or_samples, noise_variance=None):
     means = _kept(result_or_samples, "samples", output_type)
     if output_type == "regression":
         return means, _noise_variances(noise_variance, means.shape, "a result of output_type 'regression'")
-    if noise_variance is not None:
-        raise ValueError(
-            f"Invalid value received for argument `noise_variance`: a result of output_type 'gaussian' carries each "
-            f"sample's predicted variance (`result.sample_variances`), which already models the observation noise; "
-            f"pass noise_variance=None. Received: noise_variance={noise_variance!r}"
-        )
+    no_noise_variance_for_a_head(noise_variance)
     variances = _kept(result_or_samples, "sample_variances", output_type)
     if variances.shape != means.shape:
         raise ValueError(

@@ -83,7 +83,7 @@ def test_log_likelihood_refuses_what_would_be_meaningless():
     with pytest.raises(ValueError, match="`y`.*finite"):
         regression.log_likelihood(X, np.where(np.arange(23) == 3, np.nan, Y), noise_variance=1.0)
     gaussian = kerasdrop.MCDropout(_model(2), samples=5, output_type="gaussian")
-    with pytest.raises(ValueError, match="noise_variance.*None for a 'gaussian' output"):
+    with pytest.raises(ValueError, match="noise_variance.*'gaussian'.*pass noise_variance=None"):
         gaussian.log_likelihood(X, Y, noise_variance=1.0)
     classifier = kerasdrop.MCDropout(_model(3), samples=5, output_type="logits")
     with pytest.raises(ValueError, match="single regression or gaussian output.*'logits'"):

@@ -3,13 +3,14 @@ the noise variance of the predictive mixture they are scored under."""
 
 import numpy as np
 
+from kerasdrop import _gaussian_mixture
 from kerasdrop._validation import _message
 
 
 def target_batches(kinds, model, y, noise_variance, count, batch_size):
-    """An iterator of ``(y of the batch, noise variance)`` for every batch of ``batch_size`` of the ``count`` inputs, ``y``
-    checked against the single output of ``model`` (whose `OutputKind`\\ s are ``kinds``) and ``noise_variance``
-    against its output type."""
+    """An iterator of ``(y of the batch, noise variance)`` for every batch of ``batch_size`` of the ``count``
+    inputs: ``y`` checked against the single output of ``model`` (read as ``kinds``), ``noise_variance`` against
+    its output type, both before any sampling."""
     if count is None:
         raise ValueError(
             "MCDropout.log_likelihood takes arrays (x and y), not a dataset or generator: the targets must be "
@@ -39,39 +40,21 @@ def _output_shape(model, kind, count):
 
 
 def _checked_targets(y, shape):
-    array = np.asarray(y)
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-        raise TypeError(_message("y", "a numeric array of targets", f"<array of dtype {array.dtype}>"))
-    array = array.astype("float64")
-    if shape is not None:
-        if array.shape == shape[:-1] and shape[-1:] == (1,):
-            array = array[..., None]  # (N,) for an output (N, 1)
-        if array.shape != shape:
-            raise ValueError(_message("y", f"an array of shape {shape} (one target per output value)", array.shape))
-    if not np.all(np.isfinite(array)):
-        raise ValueError(_message("y", "finite targets", "an array with NaN or infinite values"))
-    return array
+    if shape is not None and np.ndim(y) == len(shape) - 1 and shape[-1:] == (1,):
+        y = np.asarray(y)[..., None]  # (N,) for an output (N, 1)
+    if shape is None:
+        return _gaussian_mixture.finite_array("y", y)
+    return _gaussian_mixture.targets("y", y, shape)
 
 
 def _checked_noise_variance(noise_variance, output_type, value_shape):
     if output_type == "gaussian":
-        if noise_variance is not None:
-            raise ValueError(
-                _message("noise_variance", "None for a 'gaussian' output (the head predicts its own)", noise_variance)
-            )
+        _gaussian_mixture.no_noise_variance_for_a_head(noise_variance)
         return None
     if noise_variance is None:
         raise ValueError(
             _message("noise_variance", "the noise variance 1 / tau (> 0) of a 'regression' output", noise_variance)
         )
-    array = np.asarray(noise_variance, "float64")
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(_message("noise_variance", "values above 0", noise_variance))
-    if value_shape is not None:
-        try:
-            np.broadcast_to(array, value_shape)
-        except ValueError:
-            raise ValueError(
-                _message("noise_variance", f"a float or an array broadcastable to {value_shape}", array.shape)
-            ) from None
-    return array
+    return _gaussian_mixture.positive_variances(
+        "noise_variance", noise_variance, value_shape or np.shape(noise_variance)
+    )

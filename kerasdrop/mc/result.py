@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from kerasdrop import _gaussian_mixture
 from kerasdrop.mc.moments import entropy, mask_rows
 from kerasdrop.mc.outputs import OutputKind, output_names
 
@@ -162,20 +163,24 @@ class MCDropoutResult:
         """The variance of the predictive mixture: ``variance + noise_variance`` for a regression output (the noise
         variance ``1 / tau`` is needed: a float or an array broadcastable to ``mean``, all above 0), aleatoric plus
         epistemic for a "gaussian" head (which takes no ``noise_variance``: it predicts its own)."""
-        if self.output_type == "gaussian" and noise_variance is None:
+        self._require(("regression", "gaussian"), "The predictive variance", "needs a regression output.")
+        if self.output_type == "gaussian":
+            _gaussian_mixture.no_noise_variance_for_a_head(noise_variance)
             return self.variance + self._aleatoric_variance
-        from kerasdrop import _gaussian_mixture
-
-        means, variances = _gaussian_mixture.mixture_of(self, noise_variance, need_samples=False)
-        return (self.variance + variances).astype("float32")
+        if noise_variance is None:
+            raise ValueError(
+                "Invalid value received for argument `noise_variance`: None. A regression output has no noise model: "
+                "pass its noise variance 1 / tau (`variance` alone is only the epistemic part), or train a head of "
+                "mean and log variance and sample it with output_type='gaussian'."
+            )
+        noise = _gaussian_mixture.positive_variances("noise_variance", noise_variance, self.mean.shape)
+        return (self.variance + noise).astype("float32")
 
     def interval(self, level, noise_variance=None):
         """``(lower, upper)``, each like ``mean``: the central interval of probability ``level`` in (0, 1) of the
         predictive mixture (one Gaussian per kept sample, of variance ``noise_variance`` for a regression output or
         the head's own for a "gaussian" one). Needs the samples: predict with ``keep_samples=True``."""
-        from kerasdrop import _gaussian_mixture
-
-        means, variances = _gaussian_mixture.mixture_of(self, noise_variance)
+        means, variances = _gaussian_mixture.mixture_components(self, noise_variance)
         return _gaussian_mixture.central_interval(means, variances, level)
 
     def __repr__(self):
