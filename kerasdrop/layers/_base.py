@@ -103,9 +103,8 @@ class StochasticLayer(keras.layers.Layer):
         ``compute_output_shape`` by the layers built at creation, which have no `build` to check them in."""
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
-        # TensorFlow backend only (`tf.saved_model.save`): see `kerasdrop._compat.with_seed_states`.
-        children = super()._trackable_children(save_type, **kwargs)
-        return _compat.with_seed_states(self, children, save_type)
+        # TensorFlow's hook (`tf.saved_model.save`), which Keras's layers implement: see `_compat.trackable_children`.
+        return _compat.trackable_children(self, StochasticLayer, save_type, **kwargs)
 
     @property
     def noise_shared_across_batch(self):

@@ -9,6 +9,8 @@ with the model. The layer's ``kl_weight`` (or regularisers) stay the user's valu
 import numpy as np
 from keras import ops
 
+from kerasdrop import _compat
+
 
 class KLTerm:
     """Mixin of the layers with a KL term: builds ``kl_factor`` and adds ``kl_factor · term`` to the losses."""
@@ -36,7 +38,7 @@ class KLTerm:
 
     def load_own_variables(self, store):
         # Files saved before layers had a `kl_factor` hold one variable fewer: they load with the factor 1.
-        own = self._trainable_variables + self._non_trainable_variables
+        own = _compat.own_variables(self)
         values = [np.asarray(store[key]) for key in sorted(store.keys(), key=int)]
         values = self._with_factor(own, values, 1.0)
         super().load_own_variables({str(index): value for index, value in enumerate(values)})

@@ -130,6 +130,11 @@ class _DropoutCell(StochasticLayer):
         super().__init__(check_positive_int("units", units), **kwargs)
         # The Keras cell made a seed generator of its own; ours (per replica, seeded) replaced it.
         _compat.keep_only_seed_generator(self, self.seed_generator)
+        # The masks of the current sequence and the key of its per-step noise, drawn before its loop; the cell's two
+        # resets clear them, and `keras.layers.RNN` calls both after each call.
+        self._input_masks = None
+        self._recurrent_mask = None
+        self._step_key = None
 
     def build(self, input_shape):
         if keras.backend.standardize_dtype(self.variable_dtype) not in ("float16", "bfloat16"):
@@ -150,22 +155,27 @@ class _DropoutCell(StochasticLayer):
     def get_dropout_mask(self, step_input):
         """Per-gate input masks ``(gates, batch, features)``, drawn once per sequence; None when ``dropout=0``."""
         check_float_inputs(self, step_input)
-        if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
+        if self._input_masks is None and self.dropout > 0:
             shape = (self.gates, ops.shape(step_input)[0], ops.shape(step_input)[-1])
-            self._dropout_mask = inverted_masks(shape, self.dropout, self.seed_generator, step_input.dtype, 1)
-        return getattr(self, "_dropout_mask", None)
+            self._input_masks = inverted_masks(shape, self.dropout, self.seed_generator, step_input.dtype, 1)
+        return self._input_masks
 
     def get_recurrent_dropout_mask(self, step_input):
         """The variant's per-sequence recurrent mask (see ``_sequence_mask``), drawn once per sequence; with it, the
         key of the sequence's per-step noise when the cell carries a step counter."""
-        if getattr(self, "_recurrent_dropout_mask", None) is None:
-            self._recurrent_dropout_mask = self._sequence_mask(step_input)
-        if self.carries_step_counter and getattr(self, "_step_key", None) is None:
+        if self._recurrent_mask is None:
+            self._recurrent_mask = self._sequence_mask(step_input)
+        if self.carries_step_counter and self._step_key is None:
             self._step_key = _random.randint((2,), 0, 2**30, self.seed_generator)
-        return self._recurrent_dropout_mask
+        return self._recurrent_mask
+
+    def reset_dropout_mask(self):
+        """Forgets the sequence's input masks: the next sequence draws its own."""
+        self._input_masks = None
 
     def reset_recurrent_dropout_mask(self):
-        super().reset_recurrent_dropout_mask()
+        """Forgets the sequence's recurrent mask and per-step key: the next sequence draws its own."""
+        self._recurrent_mask = None
         self._step_key = None
 
     def _sequence_mask(self, state):
