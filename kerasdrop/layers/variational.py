@@ -315,7 +315,9 @@ class _SparseVariational(_LocalReparameterization):
         return {**super().get_config(), "threshold": self.threshold}
 
 
-_SPARSE_DOC = """
+@register
+class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.Dense):
+    """A `Dense` layer with sparse variational dropout (Molchanov, Ashukha & Vetrov 2017).
 
     Every weight has its own Gaussian noise ``w ~ N(θ, σ²)`` with learned ``θ`` (``kernel``) and ``log σ²``
     (``log_sigma2``, initialised to -10), i.e. multiplicative noise of variance ``α = σ² / θ²``;
@@ -331,15 +333,7 @@ _SPARSE_DOC = """
     carry only noise: at test time they are exactly zero. ``sparsity()`` gives the fraction pruned,
     ``weight_mask()`` the boolean keep-mask and ``pruned_kernel()`` the test-time kernel (what
     `kerasdrop.compression.sparsify` copies into a plain layer).
-"""
 
-
-@register
-class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.Dense):
-    __doc__ = (
-        """A `Dense` layer with sparse variational dropout (Molchanov, Ashukha & Vetrov 2017)."""
-        + _SPARSE_DOC
-        + """
     Args:
         units: Positive int, dimensionality of the output.
         activation: Activation function; None is linear.
@@ -359,7 +353,6 @@ class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.De
     Reference:
         - [Molchanov, Ashukha & Vetrov, 2017](https://arxiv.org/abs/1701.05369)
     """
-    )
 
     def __init__(self, units, activation=None, threshold=3.0, kl_weight=1.0, seed=None, mc=False, **dense_kwargs):
         super().__init__(
@@ -375,10 +368,23 @@ class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.De
 
 @register
 class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Conv2D):
-    __doc__ = (
-        """A `Conv2D` layer with sparse variational dropout on every kernel entry (Molchanov et al. 2017)."""
-        + _SPARSE_DOC
-        + """
+    """A `Conv2D` layer with sparse variational dropout on every kernel entry (Molchanov et al. 2017).
+
+    Every weight has its own Gaussian noise ``w ~ N(θ, σ²)`` with learned ``θ`` (``kernel``) and ``log σ²``
+    (``log_sigma2``, initialised to -10), i.e. multiplicative noise of variance ``α = σ² / θ²``;
+    ``log α = log σ² - log θ²`` is clipped to [-8, 8]. Training samples the pre-activations with the local
+    reparameterization trick, ``N(x θ + b, (x ∘ x) σ²)`` (the paper's additive parameterization: ``σ²`` is not
+    clipped, ``log α`` only enters the KL and the pruning); while `kerasdrop.MCDropout` samples joint draws, the
+    layer draws the weights instead, ``θ + σ ε`` once per Monte Carlo sample for every input of the sample (the
+    same Gaussian per input, the bias not drawn). It adds ``kl_weight · Σ_weights KL(α)`` with Molchanov's
+    approximation (see `kl_molchanov`) to the losses; use ``kl_weight = 1 / (number of training samples)`` for the
+    per-sample ELBO. Trained from random weights with that weight, warm the term up with
+    `kerasdrop.callbacks.KLWarmup` over the first half of training (``KLWarmup(100)`` in 200 epochs): without it
+    the KL term prunes the weights before they learn anything. Weights whose ``log α`` grows past ``threshold``
+    carry only noise: at test time they are exactly zero. ``sparsity()`` gives the fraction pruned,
+    ``weight_mask()`` the boolean keep-mask and ``pruned_kernel()`` the test-time kernel (what
+    `kerasdrop.compression.sparsify` copies into a plain layer).
+
     For a convolution the variance of the pre-activation is the convolution of ``x ∘ x`` with ``σ²``; under joint
     draws each Monte Carlo sample's kernel convolves the inputs of that sample (one grouped convolution for all).
 
@@ -398,7 +404,6 @@ class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Co
     Reference:
         - [Molchanov, Ashukha & Vetrov, 2017](https://arxiv.org/abs/1701.05369)
     """
-    )
 
     def __init__(self, filters, kernel_size, threshold=3.0, kl_weight=1.0, seed=None, mc=False, **conv_kwargs):
         super().__init__(
