@@ -134,6 +134,38 @@ class ElementwiseDropout(StochasticLayer):
         return input_shape
 
 
+def draws_from_torch_generator(layer):
+    """Whether this call draws its mask from PyTorch's global generator: PyTorch, a layer without a seed, and not
+    while `kerasdrop.MCDropout` samples (it hands every layer seed states of its own).
+
+    Keras's own ``Dropout`` does the same on PyTorch: a seeded draw there costs a ``SeedGenerator`` step and a new
+    ``torch.Generator`` per call (its cost: docs/design.md). The global generator is seeded by
+    ``keras.utils.set_random_seed`` (or ``torch.manual_seed``); an int ``seed`` keeps its own reproducible sequence,
+    drawn from the layer's seed state as on the other backends.
+    """
+    return (
+        keras.backend.backend() == "torch"
+        and layer.seed is None
+        and _sampling_context.selected(layer) is None
+        and not _random.stateful()
+    )
+
+
+def torch_generator_dropout(inputs, rate, noise_shape, scaling):
+    """Bernoulli dropout of a PyTorch tensor with a float32 uniform draw from the global generator: the formula of
+    `kerasdrop.ops.dropout` (dropped units exactly 0, inf and NaN included) in four PyTorch kernels."""
+    import torch
+
+    if rate == 0:
+        return inputs
+    keep = 1.0 - rate
+    shape = tuple(kd_ops.resolve_noise_shape(inputs, noise_shape))
+    kept = torch.rand(shape, dtype=torch.float32, device=inputs.device) < keep
+    if scaling == "inverted":
+        inputs = inputs * (1.0 / keep)
+    return torch.where(kept, inputs, 0.0)
+
+
 class RateDropout(StochasticLayer):
     """Base of Bernoulli dropout with a fixed `rate` and a choice of `scaling`: the output has the input's shape.
 
@@ -171,35 +203,3 @@ class RateDropout(StochasticLayer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "scaling": self.scaling}
-
-
-def draws_from_torch_generator(layer):
-    """Whether this call draws its mask from PyTorch's global generator: PyTorch, a layer without a seed, and not
-    while `kerasdrop.MCDropout` samples (it hands every layer seed states of its own).
-
-    Keras's own ``Dropout`` does the same on PyTorch: a seeded draw there costs a ``SeedGenerator`` step and a new
-    ``torch.Generator`` per call (its cost: docs/design.md). The global
-    generator is seeded by ``keras.utils.set_random_seed`` (or ``torch.manual_seed``); an int ``seed`` keeps its
-    own reproducible sequence, drawn from the layer's seed state as on the other backends.
-    """
-    return (
-        keras.backend.backend() == "torch"
-        and layer.seed is None
-        and _sampling_context.selected(layer) is None
-        and not _random.stateful()
-    )
-
-
-def torch_generator_dropout(inputs, rate, noise_shape, scaling):
-    """Bernoulli dropout of a PyTorch tensor with a float32 uniform draw from the global generator: the formula of
-    `kerasdrop.ops.dropout` (dropped units exactly 0, inf and NaN included) in four PyTorch kernels."""
-    import torch
-
-    if rate == 0:
-        return inputs
-    keep = 1.0 - rate
-    shape = tuple(kd_ops.resolve_noise_shape(inputs, noise_shape))
-    kept = torch.rand(shape, dtype=torch.float32, device=inputs.device) < keep
-    if scaling == "inverted":
-        inputs = inputs * (1.0 / keep)
-    return torch.where(kept, inputs, 0.0)

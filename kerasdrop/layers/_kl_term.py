@@ -14,7 +14,11 @@ from kerasdrop import _compat
 
 
 class KLTerm:
-    """Mixin of the layers with a KL term: builds ``kl_factor`` and adds ``kl_factor · term`` to the losses."""
+    """Mixin of the layers with a KL term: builds ``kl_factor`` and adds ``kl_factor · term`` to the losses.
+
+    It also saves and loads every variable of the layer's own (``kl_factor`` included), as ``keras.layers.Layer``
+    does, whatever Keras layer the class is built on.
+    """
 
     def build_kl_factor(self):
         """Creates ``kl_factor``; called last in ``build``, so that it follows the layer's other variables."""
