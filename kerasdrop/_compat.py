@@ -1,9 +1,20 @@
 """The few places where kerasdrop relies on something other than the public Keras 3 API.
 
-Checked against Keras 3.10 - 3.15 with TensorFlow 2.16 - 2.21.
+Every private Keras name that kerasdrop reads (a ``keras.src`` import, an underscore attribute or method of a Keras
+object, a module path of Keras's) is read here, in a small function named for what it gives; the rest of the
+package calls these functions. ``tests/test_compat.py`` tests each of them against the installed Keras, and its
+failure messages name the private API that changed. The test suite has run on Keras 3.15.1 (with TensorFlow 2.21,
+JAX and PyTorch); earlier notes here named Keras 3.10 - 3.15 with TensorFlow 2.16 - 2.21 as checked.
 """
 
+import inspect
+
 import keras
+
+# The package that defines every layer class of ``keras.layers`` (``keras.layers.Dropout.__module__`` is
+# ``keras.src.layers.regularization.dropout``), and its sub-package of preprocessing and augmentation layers.
+KERAS_LAYERS_PACKAGE = "keras.src.layers."
+KERAS_PREPROCESSING_PACKAGE = "keras.src.layers.preprocessing"
 
 
 def flatten_layers(layer):
@@ -66,21 +77,31 @@ def rnn_layer_loop(layer, step_function, inputs, initial_states, mask, input_len
     )
 
 
-def with_seed_states(layer, children, save_type):
-    """``children`` (TensorFlow's ``_trackable_children`` of ``layer``) plus the layer's seed-generator states, for
-    ``tf.saved_model.save``.
+def trackable_children(layer, owner, save_type, **kwargs):
+    """The TensorFlow trackable children of ``layer`` (what its classes after ``owner`` in its MRO give, Keras's
+    ``TFLayer._trackable_children``), plus the layer's seed-generator states for ``tf.saved_model.save``.
 
-    A ``keras.random.SeedGenerator`` is no TensorFlow trackable, so its state variable is reachable only through
-    Keras's own variable lists, which ``model.export`` reads but ``tf.saved_model.save`` does not: a traced call that
-    draws noise then captures an "untracked resource" and the save fails (Keras's own Dropout in ``mc`` use and its
-    LSTM with dropout fail the same way). Checked against Keras 3.15 with TensorFlow 2.21.
+    ``owner`` is the class whose ``_trackable_children`` override calls this (``StochasticLayer``). A
+    ``keras.random.SeedGenerator`` is no TensorFlow trackable, so its state variable is reachable only through
+    Keras's own variable lists (``Layer._seed_generators``), which ``model.export`` reads but ``tf.saved_model.save``
+    does not: a traced call that draws noise then captures an "untracked resource" and the save fails (Keras's own
+    Dropout in ``mc`` use and its LSTM with dropout fail the same way). TensorFlow backend only.
     """
+    children = super(owner, layer)._trackable_children(save_type, **kwargs)
     if save_type != "savedmodel":
         return children
     children = dict(children)
     for index, generator in enumerate(layer._seed_generators):
         children.setdefault(f"seed_generator_state_{index}", generator.state)
     return children
+
+
+def own_variables(layer):
+    """The variables that ``layer`` itself holds, trainable first, without its sublayers' (and without its seed
+    generators' states): the list, in its order, that Keras's ``Layer.save_own_variables`` stores as ``"0"``,
+    ``"1"``, ... and ``Layer.load_own_variables`` reads back (``Layer._trainable_variables +
+    Layer._non_trainable_variables``)."""
+    return list(layer._trainable_variables) + list(layer._non_trainable_variables)
 
 
 def keep_only_seed_generator(layer, generator):
@@ -134,14 +155,23 @@ def run_node(node, tensors, call):
 
 
 def takes_training(operation):
-    """Whether ``operation`` takes the `training` call-context argument (as ``Functional`` decides it)."""
-    return "training" in getattr(operation, "_call_context_args", ())
+    """Whether a functional model passes the `training` call-context argument to ``operation`` when it runs the node.
+
+    ``Functional`` passes it to a layer whose ``Layer._call_context_args`` holds ``"training"`` (every layer, in Keras
+    3.15), never to a plain operation (a ``keras.ops`` node). A layer without that attribute gets it where its
+    ``call`` takes it, as ``Functional`` passed it before the attribute existed (``Layer._call_has_training_arg``):
+    Keras's noise layers then still see ``training=True`` when they sample.
+    """
+    if not isinstance(operation, keras.layers.Layer):
+        return False
+    context_args = getattr(operation, "_call_context_args", None)
+    if context_args is None:
+        return call_takes_training(operation)
+    return "training" in context_args
 
 
 def call_takes_training(layer):
     """Whether the ``call`` of ``layer`` itself has a `training` argument (Functional passes it to every layer)."""
-    import inspect
-
     return "training" in inspect.signature(layer.call).parameters
 
 
@@ -187,6 +217,13 @@ def producing_operation(tensor):
     return None if history is None else history.operation
 
 
+def output_index(tensor):
+    """The position of the symbolic ``tensor`` among the flat outputs of the operation that produced it
+    (``KerasTensor._keras_history.tensor_index``): ``graph_outputs[output_index(tensor)]`` is the tensor inside a
+    nested model that ``tensor`` stands for outside it."""
+    return tensor._keras_history.tensor_index
+
+
 def build_at_init(layer):
     """Marks ``layer`` built when it has no ``build`` of its own, as Keras's stateless layers are once created.
 
@@ -196,3 +233,16 @@ def build_at_init(layer):
         layer._build_at_init()
     elif getattr(type(layer).build, "_is_default", False):
         layer.built = True
+
+
+def is_keras_layer(layer):
+    """Whether the class of ``layer`` is one of Keras's own layers, defined in ``keras.src.layers`` as every layer of
+    ``keras.layers`` is (the wrappers of other frameworks' models, ``TFSMLayer``, ``JaxLayer``, ``TorchModuleWrapper``,
+    are defined elsewhere)."""
+    return type(layer).__module__.startswith(KERAS_LAYERS_PACKAGE)
+
+
+def is_keras_preprocessing_layer(layer):
+    """Whether the class of ``layer`` is one of Keras's preprocessing and augmentation layers
+    (``keras.layers.RandomFlip``, ``Rescaling``, ...), defined in ``keras.src.layers.preprocessing``."""
+    return type(layer).__module__.startswith(KERAS_PREPROCESSING_PACKAGE)

@@ -39,3 +39,13 @@ def test_the_engine_branches_on_the_backend_only_in_compile(path):
         return
     lines = [node.lineno for node in ast.walk(ast.parse(path.read_text())) if _reads_the_backend(node)]
     assert not lines, f"{path.name} reads the backend at lines {lines}: move the branch to kerasdrop/mc/compile.py"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_keras_internals_are_read_only_in_compat(path):
+    """Keras's private modules (``keras.src``) are named only in `kerasdrop/_compat.py`, where a newer Keras that
+    moves them fails `tests/test_compat.py` by name."""
+    if path.name == "_compat.py":
+        return
+    lines = [number for number, line in enumerate(path.read_text().splitlines(), 1) if "keras.src" in line]
+    assert not lines, f"{path.name} names keras.src at lines {lines}: read it through kerasdrop/_compat.py"

@@ -103,9 +103,8 @@ class StochasticLayer(keras.layers.Layer):
         ``compute_output_shape`` by the layers built at creation, which have no `build` to check them in."""
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
-        # TensorFlow backend only (`tf.saved_model.save`): see `kerasdrop._compat.with_seed_states`.
-        children = super()._trackable_children(save_type, **kwargs)
-        return _compat.with_seed_states(self, children, save_type)
+        # TensorFlow's hook (`tf.saved_model.save`), which Keras's layers implement: see `_compat.trackable_children`.
+        return _compat.trackable_children(self, StochasticLayer, save_type, **kwargs)
 
     @property
     def noise_shared_across_batch(self):
@@ -135,18 +134,56 @@ class ElementwiseDropout(StochasticLayer):
         return input_shape
 
 
-class RateDropout(ElementwiseDropout):
-    """Base of Bernoulli dropout with a fixed `rate` and a choice of `scaling`.
+def draws_from_torch_generator(layer):
+    """Whether this call draws its mask from PyTorch's global generator: PyTorch, a layer without a seed, and not
+    while `kerasdrop.MCDropout` samples (it hands every layer seed states of its own).
+
+    Keras's own ``Dropout`` does the same on PyTorch: a seeded draw there costs a ``SeedGenerator`` step and a new
+    ``torch.Generator`` per call (its cost: docs/design.md). The global generator is seeded by
+    ``keras.utils.set_random_seed`` (or ``torch.manual_seed``); an int ``seed`` keeps its own reproducible sequence,
+    drawn from the layer's seed state as on the other backends.
+    """
+    return (
+        keras.backend.backend() == "torch"
+        and layer.seed is None
+        and _context.selected(layer) is None
+        and not _context.stateful_draws()
+    )
+
+
+def torch_generator_dropout(inputs, rate, noise_shape, scaling):
+    """Bernoulli dropout of a PyTorch tensor with a float32 uniform draw from the global generator: the formula of
+    `kerasdrop.ops.dropout` (dropped units exactly 0, inf and NaN included) in four PyTorch kernels."""
+    import torch
+
+    if rate == 0:
+        return inputs
+    keep = 1.0 - rate
+    shape = tuple(kd_ops.resolve_noise_shape(inputs, noise_shape))
+    kept = torch.rand(shape, dtype=torch.float32, device=inputs.device) < keep
+    if scaling == "inverted":
+        inputs = inputs * (1.0 / keep)
+    return torch.where(kept, inputs, 0.0)
+
+
+class RateDropout(StochasticLayer):
+    """Base of Bernoulli dropout with a fixed `rate` and a choice of `scaling`: the output has the input's shape.
 
     ``scaling="inverted"`` multiplies kept units by ``1/keep`` while training and is the identity at test time;
     ``scaling="weight_scaling"`` keeps units unscaled while training and multiplies by ``keep`` at test time
-    (Hinton et al. 2012). Subclasses choose the mask shape by overriding ``_noise_shape``.
+    (Hinton et al. 2012). Subclasses choose the mask shape by overriding ``_noise_shape``. On PyTorch a layer without
+    a seed draws its masks from torch's global generator, as Keras's ``Dropout`` does (`draws_from_torch_generator`).
     """
 
     def __init__(self, rate, scaling="inverted", **kwargs):
         super().__init__(**kwargs)
         self.rate = check_rate("rate", rate)
         self.scaling = check_choice("scaling", scaling, SCALINGS)
+        self.supports_masking = True
+
+    def compute_output_shape(self, input_shape):
+        self.check_input_shape(input_shape)
+        return input_shape
 
     def _noise_shape(self, inputs):
         """Shape of the mask (None entries take the input's size); None means the input's own shape."""
@@ -158,6 +195,8 @@ class RateDropout(ElementwiseDropout):
         return inputs
 
     def _sample(self, inputs):
+        if draws_from_torch_generator(self):
+            return torch_generator_dropout(inputs, self.rate, self._noise_shape(inputs), self.scaling)
         return kd_ops.dropout(
             inputs, self.rate, noise_shape=self._noise_shape(inputs), seed=self.seed_generator, scaling=self.scaling
         )

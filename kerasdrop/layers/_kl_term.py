@@ -6,12 +6,19 @@ variable is read by the compiled training step, so changing it needs no recompil
 with the model. The layer's ``kl_weight`` (or regularisers) stay the user's values in its config.
 """
 
+import keras
 import numpy as np
 from keras import ops
 
+from kerasdrop import _compat
+
 
 class KLTerm:
-    """Mixin of the layers with a KL term: builds ``kl_factor`` and adds ``kl_factor · term`` to the losses."""
+    """Mixin of the layers with a KL term: builds ``kl_factor`` and adds ``kl_factor · term`` to the losses.
+
+    It also saves and loads every variable of the layer's own (``kl_factor`` included), as ``keras.layers.Layer``
+    does, whatever Keras layer the class is built on.
+    """
 
     def build_kl_factor(self):
         """Creates ``kl_factor``; called last in ``build``, so that it follows the layer's other variables."""
@@ -34,9 +41,14 @@ class KLTerm:
         # A list without the factor (as `get_weights` gave before layers had one) keeps the current factor.
         super().set_weights(self._with_factor(self.weights, list(weights), ops.convert_to_numpy(self.kl_factor)))
 
+    def save_own_variables(self, store):
+        # Every variable of the layer's own, as `keras.layers.Layer` saves them: a Dense or Conv2D base would save
+        # its kernel and bias only, and leave out `kl_factor` and the learned noise.
+        keras.layers.Layer.save_own_variables(self, store)
+
     def load_own_variables(self, store):
         # Files saved before layers had a `kl_factor` hold one variable fewer: they load with the factor 1.
-        own = self._trainable_variables + self._non_trainable_variables
+        own = _compat.own_variables(self)
         values = [np.asarray(store[key]) for key in sorted(store.keys(), key=int)]
         values = self._with_factor(own, values, 1.0)
-        super().load_own_variables({str(index): value for index, value in enumerate(values)})
+        keras.layers.Layer.load_own_variables(self, {str(index): value for index, value in enumerate(values)})

@@ -4,7 +4,7 @@ depth (dropout of a residual branch per sample)."""
 import keras
 from keras import ops
 
-from kerasdrop import _context, _random
+from kerasdrop import _random
 from kerasdrop import ops as kd_ops
 from kerasdrop._axes import per_channel_shape
 from kerasdrop._validation import (
@@ -17,57 +17,8 @@ from kerasdrop._validation import (
 from kerasdrop.layers._base import ElementwiseDropout, RateDropout, register
 
 
-class _NoiseShape:
-    """The check of a ``noise_shape`` attribute: None, or a mask shape that broadcasts to the inputs."""
-
-    def check_input_shape(self, input_shape):
-        if self.noise_shape is not None:
-            _check_broadcastable(self.noise_shape, input_shape)
-
-
-def _draws_from_torch_generator(layer):
-    """Whether this call draws its mask from PyTorch's global generator: PyTorch, a layer without a seed, and not
-    while `kerasdrop.MCDropout` samples (it hands every layer seed states of its own).
-
-    Keras's own ``Dropout`` does the same on PyTorch: a seeded draw there costs a ``SeedGenerator`` step and a new
-    ``torch.Generator`` per call (its cost: docs/design.md). The global
-    generator is seeded by ``keras.utils.set_random_seed`` (or ``torch.manual_seed``); an int ``seed`` keeps its
-    own reproducible sequence, drawn from the layer's seed state as on the other backends.
-    """
-    return (
-        keras.backend.backend() == "torch"
-        and layer.seed is None
-        and _context.selected(layer) is None
-        and not _context.stateful_draws()
-    )
-
-
-def _torch_generator_dropout(inputs, rate, noise_shape, scaling):
-    """Bernoulli dropout of a PyTorch tensor with a float32 uniform draw from the global generator: the formula of
-    `kerasdrop.ops.dropout` (dropped units exactly 0, inf and NaN included) in four PyTorch kernels."""
-    import torch
-
-    if rate == 0:
-        return inputs
-    keep = 1.0 - rate
-    shape = tuple(kd_ops.resolve_noise_shape(inputs, noise_shape))
-    kept = torch.rand(shape, dtype=torch.float32, device=inputs.device) < keep
-    if scaling == "inverted":
-        inputs = inputs * (1.0 / keep)
-    return torch.where(kept, inputs, 0.0)
-
-
-class _TorchGeneratorDraws:
-    """Bernoulli layers draw from PyTorch's global generator where `_draws_from_torch_generator` says so."""
-
-    def _sample(self, inputs):
-        if _draws_from_torch_generator(self):
-            return _torch_generator_dropout(inputs, self.rate, self._noise_shape(inputs), self.scaling)
-        return super()._sample(inputs)
-
-
 @register
-class Dropout(_TorchGeneratorDraws, _NoiseShape, RateDropout):
+class Dropout(RateDropout):
     """Bernoulli dropout (Hinton et al. 2012; Srivastava et al. 2014), a drop-in for `keras.layers.Dropout`.
 
     While training each unit is kept with probability ``keep = 1 - rate``. With ``scaling="inverted"`` (the Keras
@@ -99,6 +50,10 @@ class Dropout(_TorchGeneratorDraws, _NoiseShape, RateDropout):
     def __init__(self, rate, noise_shape=None, seed=None, scaling="inverted", mc=False, **kwargs):
         super().__init__(rate=rate, scaling=scaling, seed=seed, mc=mc, **kwargs)
         self.noise_shape = check_noise_shape(noise_shape)
+
+    def check_input_shape(self, input_shape):
+        if self.noise_shape is not None:
+            _check_broadcastable(self.noise_shape, input_shape)
 
     def _noise_shape(self, inputs):
         return self.noise_shape
@@ -155,7 +110,7 @@ _MAX_SAMPLED_RATE = 0.95
 
 
 @register
-class StochasticDropout(_NoiseShape, ElementwiseDropout):
+class StochasticDropout(ElementwiseDropout):
     """Inverted dropout whose rate is itself random (Park & Kwak 2016).
 
     On each training call a rate ``r ~ N(mean_rate, stddev^2)`` is drawn, clipped to [0, 0.95], and the input is
@@ -179,6 +134,10 @@ class StochasticDropout(_NoiseShape, ElementwiseDropout):
         self.stddev = check_non_negative_float("stddev", stddev)
         self.noise_shape = check_noise_shape(noise_shape)
 
+    def check_input_shape(self, input_shape):
+        if self.noise_shape is not None:
+            _check_broadcastable(self.noise_shape, input_shape)
+
     @property
     def noise_shared_across_batch(self):
         return True  # one rate per call
@@ -200,25 +159,8 @@ class StochasticDropout(_NoiseShape, ElementwiseDropout):
         }
 
 
-class _SpatialDropout(_TorchGeneratorDraws, RateDropout):
-    """Drops whole feature maps: one Bernoulli draw per (sample, channel), shared over the spatial axes."""
-
-    spatial_rank = None
-
-    def __init__(self, rate, data_format=None, seed=None, scaling="inverted", mc=False, **kwargs):
-        super().__init__(rate=rate, scaling=scaling, seed=seed, mc=mc, **kwargs)
-        self.data_format = check_data_format(data_format)
-        self.input_spec = keras.layers.InputSpec(ndim=self.spatial_rank + 2)
-
-    def _noise_shape(self, inputs):
-        return per_channel_shape(ops.shape(inputs), self.data_format)
-
-    def get_config(self):
-        return {**super().get_config(), "data_format": self.data_format}
-
-
 @register
-class SpatialDropout1D(_SpatialDropout):
+class SpatialDropout1D(RateDropout):
     """Spatial dropout for 1D feature maps (Tompson et al. 2015).
 
     Drops entire channels: one Bernoulli draw per (sample, channel), shared by every time step, so that strongly
@@ -237,11 +179,20 @@ class SpatialDropout1D(_SpatialDropout):
         - [Tompson et al., 2015](https://arxiv.org/abs/1411.4280)
     """
 
-    spatial_rank = 1
+    def __init__(self, rate, data_format=None, seed=None, scaling="inverted", mc=False, **kwargs):
+        super().__init__(rate=rate, scaling=scaling, seed=seed, mc=mc, **kwargs)
+        self.data_format = check_data_format(data_format)
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    def _noise_shape(self, inputs):
+        return per_channel_shape(ops.shape(inputs), self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 @register
-class SpatialDropout2D(_SpatialDropout):
+class SpatialDropout2D(RateDropout):
     """Spatial dropout for 2D feature maps (Tompson et al. 2015).
 
     Drops entire channels: one Bernoulli draw per (sample, channel), shared by every pixel, so that strongly
@@ -261,11 +212,20 @@ class SpatialDropout2D(_SpatialDropout):
         - [Tompson et al., 2015](https://arxiv.org/abs/1411.4280)
     """
 
-    spatial_rank = 2
+    def __init__(self, rate, data_format=None, seed=None, scaling="inverted", mc=False, **kwargs):
+        super().__init__(rate=rate, scaling=scaling, seed=seed, mc=mc, **kwargs)
+        self.data_format = check_data_format(data_format)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def _noise_shape(self, inputs):
+        return per_channel_shape(ops.shape(inputs), self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 @register
-class SpatialDropout3D(_SpatialDropout):
+class SpatialDropout3D(RateDropout):
     """Spatial dropout for 3D feature maps (Tompson et al. 2015).
 
     Drops entire channels: one Bernoulli draw per (sample, channel), shared by every voxel, so that strongly
@@ -285,11 +245,20 @@ class SpatialDropout3D(_SpatialDropout):
         - [Tompson et al., 2015](https://arxiv.org/abs/1411.4280)
     """
 
-    spatial_rank = 3
+    def __init__(self, rate, data_format=None, seed=None, scaling="inverted", mc=False, **kwargs):
+        super().__init__(rate=rate, scaling=scaling, seed=seed, mc=mc, **kwargs)
+        self.data_format = check_data_format(data_format)
+        self.input_spec = keras.layers.InputSpec(ndim=5)
+
+    def _noise_shape(self, inputs):
+        return per_channel_shape(ops.shape(inputs), self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 @register
-class DropPath(_TorchGeneratorDraws, RateDropout):
+class DropPath(RateDropout):
     """Stochastic depth (Huang et al. 2016): drops the whole output of a residual branch for some samples.
 
     Put it at the end of a residual branch, ``x + DropPath(rate)(branch(x))``: while training, the branch output of

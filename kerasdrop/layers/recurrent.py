@@ -134,22 +134,6 @@ class _DropoutRNN(keras.layers.RNN):
         return cls(**config)
 
 
-class _VariationalArguments:
-    """The constructor of the Gal layers: the cell's own arguments first, in the cell's order."""
-
-    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, seed=None, mc=False, **kwargs):
-        super().__init__(units, dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed, mc=mc, **kwargs)
-
-
-class _SemeniutaArguments:
-    """The constructor of the Semeniuta layers: the cell's own arguments first, in the cell's order."""
-
-    def __init__(self, units, recurrent_dropout=0.0, per_step=True, dropout=0.0, seed=None, mc=False, **kwargs):
-        super().__init__(
-            units, recurrent_dropout=recurrent_dropout, per_step=per_step, dropout=dropout, seed=seed, mc=mc, **kwargs
-        )
-
-
 def _delegate(*names):
     """Adds read-only properties that return the cell's attributes (``layer.dropout`` is ``layer.cell.dropout``)."""
 
@@ -177,7 +161,19 @@ _KERAS_ATTRIBUTES = (
     "dropout",
 )
 
-_COMMON_DOC = """
+
+@register
+@_delegate(*_KERAS_ATTRIBUTES, "recurrent_dropout", "unit_forget_bias")
+class VariationalLSTM(_DropoutRNN):
+    """LSTM with Gal & Ghahramani's variational dropout, a fast drop-in for `keras.layers.LSTM`.
+
+    Per-sequence masks on the inputs and on ``h_{t-1}``, separate for each gate and reused at every step (see
+    `VariationalLSTMCell`); identical to `keras.layers.LSTM` at test time.
+
+    Args:
+        units: Positive int, dimensionality of the output.
+        dropout: Float in [0, 1), drop probability of the inputs.
+        recurrent_dropout: Float in [0, 1), drop probability of the recurrent state.
         seed: None or int, for reproducible masks (a new draw on every call all the same).
         mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
         return_sequences, return_state, go_backwards, stateful, unroll: as in `keras.layers.RNN`.
@@ -189,37 +185,18 @@ _COMMON_DOC = """
         initial_state: optional list of initial state tensors.
         mask: optional ``(batch, timesteps)`` boolean mask (or from a masking layer).
         training: Python bool.
-"""
 
-
-def _document(cls):
-    cls.__doc__ = cls.__doc__.replace("        {common}\n", _COMMON_DOC.lstrip("\n"))
-    return cls
-
-
-@register
-@_document
-@_delegate(*_KERAS_ATTRIBUTES, "recurrent_dropout", "unit_forget_bias")
-class VariationalLSTM(_VariationalArguments, _DropoutRNN):
-    """LSTM with Gal & Ghahramani's variational dropout, a fast drop-in for `keras.layers.LSTM`.
-
-    Per-sequence masks on the inputs and on ``h_{t-1}``, separate for each gate and reused at every step (see
-    `VariationalLSTMCell`); identical to `keras.layers.LSTM` at test time.
-
-    Args:
-        units: Positive int, dimensionality of the output.
-        dropout: Float in [0, 1), drop probability of the inputs.
-        recurrent_dropout: Float in [0, 1), drop probability of the recurrent state.
-        {common}
     Reference:
         - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287)
     """
 
     cell_class = VariationalLSTMCell
 
+    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, seed=None, mc=False, **kwargs):
+        super().__init__(units, dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed, mc=mc, **kwargs)
+
 
 @register
-@_document
 @_delegate(*_KERAS_ATTRIBUTES, "cell_dropout", "unit_forget_bias")
 class RNNDropLSTM(_DropoutRNN):
     """LSTM with Moon et al.'s RNNDrop: the same memory units dropped at every step of a sequence.
@@ -230,7 +207,18 @@ class RNNDropLSTM(_DropoutRNN):
         units: Positive int, dimensionality of the output.
         cell_dropout: Float in [0, 1), fraction of memory units dropped for a whole sequence.
         dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs.
-        {common}
+        seed: None or int, for reproducible masks (a new draw on every call all the same).
+        mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
+        return_sequences, return_state, go_backwards, stateful, unroll: as in `keras.layers.RNN`.
+        **kwargs: the other arguments of the matching Keras layer (activation, recurrent_activation, use_bias,
+            initializers, regularizers, constraints, activity_regularizer, name, dtype, ...).
+
+    Call arguments:
+        sequences: ``(batch, timesteps, features)`` float tensor.
+        initial_state: optional list of initial state tensors.
+        mask: optional ``(batch, timesteps)`` boolean mask (or from a masking layer).
+        training: Python bool.
+
     Reference:
         - [Moon et al., 2015, RNNDrop](https://doi.org/10.1109/ASRU.2015.7404775)
     """
@@ -242,9 +230,8 @@ class RNNDropLSTM(_DropoutRNN):
 
 
 @register
-@_document
 @_delegate(*_KERAS_ATTRIBUTES, "recurrent_dropout", "per_step", "unit_forget_bias")
-class SemeniutaLSTM(_SemeniutaArguments, _DropoutRNN):
+class SemeniutaLSTM(_DropoutRNN):
     """LSTM with Semeniuta et al.'s recurrent dropout without memory loss: only the candidate update is dropped.
 
     ``c_t = f * c_{t-1} + i * d(g_t)`` (see `SemeniutaLSTMCell`); identical to `keras.layers.LSTM` at test time.
@@ -254,18 +241,33 @@ class SemeniutaLSTM(_SemeniutaArguments, _DropoutRNN):
         recurrent_dropout: Float in [0, 1), drop probability of the candidate ``g_t``.
         per_step: bool, a new mask at every step (True) or one per sequence (False).
         dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs.
-        {common}
+        seed: None or int, for reproducible masks (a new draw on every call all the same).
+        mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
+        return_sequences, return_state, go_backwards, stateful, unroll: as in `keras.layers.RNN`.
+        **kwargs: the other arguments of the matching Keras layer (activation, recurrent_activation, use_bias,
+            initializers, regularizers, constraints, activity_regularizer, name, dtype, ...).
+
+    Call arguments:
+        sequences: ``(batch, timesteps, features)`` float tensor.
+        initial_state: optional list of initial state tensors.
+        mask: optional ``(batch, timesteps)`` boolean mask (or from a masking layer).
+        training: Python bool.
+
     Reference:
         - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
     """
 
     cell_class = SemeniutaLSTMCell
 
+    def __init__(self, units, recurrent_dropout=0.0, per_step=True, dropout=0.0, seed=None, mc=False, **kwargs):
+        super().__init__(
+            units, recurrent_dropout=recurrent_dropout, per_step=per_step, dropout=dropout, seed=seed, mc=mc, **kwargs
+        )
+
 
 @register
-@_document
 @_delegate(*_KERAS_ATTRIBUTES, "recurrent_dropout", "reset_after")
-class VariationalGRU(_VariationalArguments, _DropoutRNN):
+class VariationalGRU(_DropoutRNN):
     """GRU with Gal & Ghahramani's variational dropout, a drop-in for `keras.layers.GRU`.
 
     Per-sequence, per-gate masks on the inputs and on ``h_{t-1}`` (see `VariationalGRUCell`); identical to
@@ -275,18 +277,31 @@ class VariationalGRU(_VariationalArguments, _DropoutRNN):
         units: Positive int, dimensionality of the output.
         dropout: Float in [0, 1), drop probability of the inputs.
         recurrent_dropout: Float in [0, 1), drop probability of the recurrent state.
-        {common}
+        seed: None or int, for reproducible masks (a new draw on every call all the same).
+        mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
+        return_sequences, return_state, go_backwards, stateful, unroll: as in `keras.layers.RNN`.
+        **kwargs: the other arguments of the matching Keras layer (activation, recurrent_activation, use_bias,
+            initializers, regularizers, constraints, activity_regularizer, name, dtype, ...).
+
+    Call arguments:
+        sequences: ``(batch, timesteps, features)`` float tensor.
+        initial_state: optional list of initial state tensors.
+        mask: optional ``(batch, timesteps)`` boolean mask (or from a masking layer).
+        training: Python bool.
+
     Reference:
         - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287)
     """
 
     cell_class = VariationalGRUCell
 
+    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, seed=None, mc=False, **kwargs):
+        super().__init__(units, dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed, mc=mc, **kwargs)
+
 
 @register
-@_document
 @_delegate(*_KERAS_ATTRIBUTES, "recurrent_dropout", "per_step", "reset_after")
-class SemeniutaGRU(_SemeniutaArguments, _DropoutRNN):
+class SemeniutaGRU(_DropoutRNN):
     """GRU with Semeniuta et al.'s recurrent dropout without memory loss: only the candidate is dropped.
 
     ``h_t = z * h_{t-1} + (1 - z) * d(g_t)`` in Keras's gate convention (see `SemeniutaGRUCell`); identical to
@@ -297,16 +312,31 @@ class SemeniutaGRU(_SemeniutaArguments, _DropoutRNN):
         recurrent_dropout: Float in [0, 1), drop probability of the candidate.
         per_step: bool, a new mask at every step (True) or one per sequence (False).
         dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs.
-        {common}
+        seed: None or int, for reproducible masks (a new draw on every call all the same).
+        mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
+        return_sequences, return_state, go_backwards, stateful, unroll: as in `keras.layers.RNN`.
+        **kwargs: the other arguments of the matching Keras layer (activation, recurrent_activation, use_bias,
+            initializers, regularizers, constraints, activity_regularizer, name, dtype, ...).
+
+    Call arguments:
+        sequences: ``(batch, timesteps, features)`` float tensor.
+        initial_state: optional list of initial state tensors.
+        mask: optional ``(batch, timesteps)`` boolean mask (or from a masking layer).
+        training: Python bool.
+
     Reference:
         - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
     """
 
     cell_class = SemeniutaGRUCell
 
+    def __init__(self, units, recurrent_dropout=0.0, per_step=True, dropout=0.0, seed=None, mc=False, **kwargs):
+        super().__init__(
+            units, recurrent_dropout=recurrent_dropout, per_step=per_step, dropout=dropout, seed=seed, mc=mc, **kwargs
+        )
+
 
 @register
-@_document
 @_delegate(*_KERAS_ATTRIBUTES, "cell_zoneout", "hidden_zoneout", "unit_forget_bias")
 class ZoneoutLSTM(_DropoutRNN):
     """LSTM with zoneout (Krueger et al. 2017): units of ``c`` and ``h`` keep their previous values at random.
@@ -320,7 +350,18 @@ class ZoneoutLSTM(_DropoutRNN):
         cell_zoneout: Float in [0, 1), probability that a unit of the memory ``c`` keeps its value at a step.
         hidden_zoneout: Float in [0, 1), probability that a unit of the output ``h`` keeps its value at a step.
         dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs.
-        {common}
+        seed: None or int, for reproducible masks (a new draw on every call all the same).
+        mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
+        return_sequences, return_state, go_backwards, stateful, unroll: as in `keras.layers.RNN`.
+        **kwargs: the other arguments of the matching Keras layer (activation, recurrent_activation, use_bias,
+            initializers, regularizers, constraints, activity_regularizer, name, dtype, ...).
+
+    Call arguments:
+        sequences: ``(batch, timesteps, features)`` float tensor.
+        initial_state: optional list of initial state tensors.
+        mask: optional ``(batch, timesteps)`` boolean mask (or from a masking layer).
+        training: Python bool.
+
     Reference:
         - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
     """
@@ -340,7 +381,6 @@ class ZoneoutLSTM(_DropoutRNN):
 
 
 @register
-@_document
 @_delegate(*_KERAS_ATTRIBUTES, "zoneout", "reset_after")
 class ZoneoutGRU(_DropoutRNN):
     """GRU with zoneout (Krueger et al. 2017): units of the state keep their previous values at random.
@@ -352,7 +392,18 @@ class ZoneoutGRU(_DropoutRNN):
         units: Positive int, dimensionality of the output.
         zoneout: Float in [0, 1), probability that a unit of the state keeps its value at a step.
         dropout: Float in [0, 1), per-sequence, per-gate dropout of the inputs.
-        {common}
+        seed: None or int, for reproducible masks (a new draw on every call all the same).
+        mc: bool, Monte Carlo mode: masks on every call, whatever `training` is.
+        return_sequences, return_state, go_backwards, stateful, unroll: as in `keras.layers.RNN`.
+        **kwargs: the other arguments of the matching Keras layer (activation, recurrent_activation, use_bias,
+            initializers, regularizers, constraints, activity_regularizer, name, dtype, ...).
+
+    Call arguments:
+        sequences: ``(batch, timesteps, features)`` float tensor.
+        initial_state: optional list of initial state tensors.
+        mask: optional ``(batch, timesteps)`` boolean mask (or from a masking layer).
+        training: Python bool.
+
     Reference:
         - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
     """

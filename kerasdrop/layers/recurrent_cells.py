@@ -115,21 +115,62 @@ class Plan(NamedTuple):
     sequence_mask: object = None
 
 
+def lstm_gates(cell, inputs, h_tm1, plan):
+    """The activated gates ``i, f, g, o`` of one LSTM step, as Keras's ``LSTMCell`` computes them: ``i, f, o = σ(·)``
+    and ``g = tanh(·)`` of ``x_t W_k + h_{t-1} U_k + b_k``, each product with the gate's masks of the ``plan``.
+    ``cell`` (a kerasdrop cell or Keras's own) gives the activations."""
+    i, f, g, o = (x + h for x, h in zip(_project(inputs, plan.inputs), _project(h_tm1, plan.state), strict=True))
+    return (
+        cell.recurrent_activation(i),
+        cell.recurrent_activation(f),
+        cell.activation(g),
+        cell.recurrent_activation(o),
+    )
+
+
+def gru_gates(cell, inputs, h_tm1, plan):
+    """The update gate ``z`` and the candidate ``h̃ = tanh(x W_h + r ∘ (h_{t-1} U_h) + b)`` of one GRU step, as
+    Keras's ``GRUCell`` computes them in either layout: ``cell.reset_after=True`` (separate input and recurrent
+    biases, the reset gate applied after the recurrent product) or ``False`` (one bias, the reset gate applied to
+    ``h_{t-1}`` before the product). Keras's update gate keeps the old state: ``h_t = z h_{t-1} + (1 - z) h̃_t``."""
+    x_z, x_r, x_h = _project(inputs, plan.inputs)
+    h_z, h_r = _project(h_tm1, plan.state[:2])
+    z = cell.recurrent_activation(x_z + h_z)
+    r = cell.recurrent_activation(x_r + h_r)
+    if cell.reset_after:
+        (h_h,) = _project(h_tm1, plan.state[2:])
+        h_h = r * h_h
+    else:
+        (h_h,) = _project(r * h_tm1, plan.state[2:])
+    return z, cell.activation(x_h + h_h)
+
+
 class _DropoutCell(StochasticLayer):
     """What every recurrent dropout cell shares: the mask protocol, the train/test switch and the call.
 
-    Subclasses set ``gates``, write ``_step`` and may draw a per-sequence mask (``_sequence_mask``) or per-step noise
-    (``step_noise`` with ``draws_every_step``).
+    A public cell puts it before ``keras.layers.LSTMCell`` or ``GRUCell`` (whose weights, gates and states it keeps),
+    sets ``gates``, writes ``_step`` (with `lstm_gates` or `gru_gates`) and may draw a per-sequence mask
+    (``_sequence_mask``) or per-step noise (``step_noise`` with ``draws_every_step``).
     """
 
     gates = None
+    # True in Gal's cells, whose per-sequence recurrent masks multiply h_{t-1} in each gate's product (the `state`
+    # masks of the `Plan`); the other variants' act on the state itself (its `sequence_mask`).
+    recurrent_masks_per_gate = False
     # True in the cells of the ready layers, which draw every step's noise before their loop and pass it to the step.
     noise_drawn_before_loop = False
 
     def __init__(self, units, **kwargs):
+        if isinstance(self, keras.layers.GRUCell) and "reset_after" in kwargs:
+            kwargs["reset_after"] = check_bool("reset_after", kwargs["reset_after"])
         super().__init__(check_positive_int("units", units), **kwargs)
         # The Keras cell made a seed generator of its own; ours (per replica, seeded) replaced it.
         _compat.keep_only_seed_generator(self, self.seed_generator)
+        # The masks of the current sequence and the key of its per-step noise, drawn before its loop; the cell's two
+        # resets clear them, and `keras.layers.RNN` calls both after each call.
+        self._input_masks = None
+        self._recurrent_mask = None
+        self._step_key = None
 
     def build(self, input_shape):
         if keras.backend.standardize_dtype(self.variable_dtype) not in ("float16", "bfloat16"):
@@ -150,22 +191,27 @@ class _DropoutCell(StochasticLayer):
     def get_dropout_mask(self, step_input):
         """Per-gate input masks ``(gates, batch, features)``, drawn once per sequence; None when ``dropout=0``."""
         check_float_inputs(self, step_input)
-        if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
+        if self._input_masks is None and self.dropout > 0:
             shape = (self.gates, ops.shape(step_input)[0], ops.shape(step_input)[-1])
-            self._dropout_mask = inverted_masks(shape, self.dropout, self.seed_generator, step_input.dtype, 1)
-        return getattr(self, "_dropout_mask", None)
+            self._input_masks = inverted_masks(shape, self.dropout, self.seed_generator, step_input.dtype, 1)
+        return self._input_masks
 
     def get_recurrent_dropout_mask(self, step_input):
         """The variant's per-sequence recurrent mask (see ``_sequence_mask``), drawn once per sequence; with it, the
         key of the sequence's per-step noise when the cell carries a step counter."""
-        if getattr(self, "_recurrent_dropout_mask", None) is None:
-            self._recurrent_dropout_mask = self._sequence_mask(step_input)
-        if self.carries_step_counter and getattr(self, "_step_key", None) is None:
+        if self._recurrent_mask is None:
+            self._recurrent_mask = self._sequence_mask(step_input)
+        if self.carries_step_counter and self._step_key is None:
             self._step_key = _random.randint((2,), 0, 2**30, self.seed_generator)
-        return self._recurrent_dropout_mask
+        return self._recurrent_mask
+
+    def reset_dropout_mask(self):
+        """Forgets the sequence's input masks: the next sequence draws its own."""
+        self._input_masks = None
 
     def reset_recurrent_dropout_mask(self):
-        super().reset_recurrent_dropout_mask()
+        """Forgets the sequence's recurrent mask and per-step key: the next sequence draws its own."""
+        self._recurrent_mask = None
         self._step_key = None
 
     def _sequence_mask(self, state):
@@ -254,90 +300,68 @@ class _DropoutCell(StochasticLayer):
             return self._plan(None, None)
         return self._plan(self.get_dropout_mask(step_input), self.get_recurrent_dropout_mask(state))
 
-    def _plan(self, input_masks, sequence_mask, state_masks=None):
+    def _plan(self, input_masks, recurrent_mask):
+        per_gate = self.recurrent_masks_per_gate
         input_bias, state_bias = self._biases()
         return Plan(
             inputs=_gate_blocks(self.kernel, input_bias, input_masks, self.gates),
-            state=_gate_blocks(self.recurrent_kernel, state_bias, state_masks, self.gates),
-            sequence_mask=sequence_mask,
+            state=_gate_blocks(self.recurrent_kernel, state_bias, recurrent_mask if per_gate else None, self.gates),
+            sequence_mask=None if per_gate else recurrent_mask,
         )
 
-
-class _LSTMCell(_DropoutCell, keras.layers.LSTMCell):
-    """An LSTM cell whose ``lstm_gates`` are Keras's: ``i, f, o = σ(·)`` and ``g = tanh(·)`` of
-    ``x_t W_k + h_{t-1} U_k + b_k``, each product with the gate's masks."""
-
-    gates = 4
-
     def _biases(self):
-        return self.bias, None
-
-    def lstm_gates(self, inputs, h_tm1, plan):
-        """The activated gates ``i, f, g, o`` of one step, from the masked per-gate projections of the plan."""
-        i, f, g, o = (x + h for x, h in zip(_project(inputs, plan.inputs), _project(h_tm1, plan.state), strict=True))
-        return (
-            self.recurrent_activation(i),
-            self.recurrent_activation(f),
-            self.activation(g),
-            self.recurrent_activation(o),
-        )
-
-
-class _GRUCell(_DropoutCell, keras.layers.GRUCell):
-    """A GRU cell whose ``gru_gates`` are Keras's, in both of its layouts.
-
-    ``reset_after=True`` (the default: separate input and recurrent biases, the reset gate applied after the recurrent
-    product) and ``reset_after=False`` (one bias, the reset gate applied to ``h_{t-1}`` before the product), with the
-    weights of ``keras.layers.GRUCell`` of the same setting. Keras's update gate ``z`` keeps the old state:
-    ``h_t = z h_{t-1} + (1 - z) h̃_t``.
-    """
-
-    gates = 3
-
-    def __init__(self, units, reset_after=True, **kwargs):
-        super().__init__(units, reset_after=check_bool("reset_after", reset_after), **kwargs)
-
-    def _biases(self):
+        """The biases of the input and of the recurrent projections: a GRU with ``reset_after=True`` has one of
+        each (Keras's ``(2, 3 units)`` bias); an LSTM, or a GRU with ``reset_after=False``, one on the input side."""
         if self.bias is None:
             return None, None
-        if self.reset_after:
+        if getattr(self, "reset_after", False):
             return tuple(ops.unstack(ops.convert_to_tensor(self.bias), 2, axis=0))
         return self.bias, None
 
-    def gru_gates(self, inputs, h_tm1, plan):
-        """The update gate ``z`` and the candidate ``h̃ = tanh(x W_h + r ∘ (h_{t-1} U_h) + b)`` of one step."""
-        x_z, x_r, x_h = _project(inputs, plan.inputs)
-        h_z, h_r = _project(h_tm1, plan.state[:2])
-        z = self.recurrent_activation(x_z + h_z)
-        r = self.recurrent_activation(x_r + h_r)
-        if self.reset_after:
-            (h_h,) = _project(h_tm1, plan.state[2:])
-            h_h = r * h_h
-        else:
-            (h_h,) = _project(r * h_tm1, plan.state[2:])
-        return z, self.activation(x_h + h_h)
+
+def _gal_masks(cell, state):
+    """Gal's recurrent masks: one per gate on ``h_{t-1}``, ``(gates, batch, units)``, drawn once per sequence; None
+    at ``recurrent_dropout=0``."""
+    if cell.recurrent_dropout == 0:
+        return None
+    shape = (cell.gates, ops.shape(state)[0], cell.units)
+    return inverted_masks(shape, cell.recurrent_dropout, cell.seed_generator, state.dtype, batch_axis=1)
 
 
-class _VariationalMixin:
-    """Gal's recurrent masks: one per gate on ``h_{t-1}``, shape ``(gates, batch, units)``, drawn once per sequence."""
+def _candidate_masks(cell, batch_shape, dtype):
+    """Semeniuta's inverted masks of the candidate, ``batch_shape + (units,)``, at rate ``recurrent_dropout``."""
+    return inverted_masks((*batch_shape, cell.units), cell.recurrent_dropout, cell.seed_generator, dtype)
 
-    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, seed=None, mc=False, **kwargs):
-        rates = _rates(dropout=dropout, recurrent_dropout=recurrent_dropout)
-        super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
 
-    def _sequence_mask(self, state):
-        if self.recurrent_dropout == 0:
-            return None
-        shape = (self.gates, ops.shape(state)[0], self.units)
-        return inverted_masks(shape, self.recurrent_dropout, self.seed_generator, state.dtype, batch_axis=1)
+def _dropped(candidate, plan, noise):
+    """Semeniuta's ``d(candidate)``: this step's mask (``per_step``), else the sequence's, else (test time) the
+    identity."""
+    mask = noise if noise is not None else plan.sequence_mask
+    return candidate if mask is None else candidate * mask
 
-    def _plan(self, input_masks, state_masks):
-        # Gal's masks belong to the projections of h_{t-1}, one per gate.
-        return super()._plan(input_masks, None, state_masks=state_masks)
+
+def _zoneout_choices(cell, batch_shape, dtype):
+    """Zoneout's step noise, ``batch_shape + (states, units)`` of 0/1: 1 where a unit of a state keeps its previous
+    value, with the state's probability in ``cell.zoneouts`` (``[h, c]`` for the LSTM, ``[h]`` for the GRU)."""
+    shape = (*batch_shape, len(cell.zoneouts), cell.units)
+    uniform = _random.uniform(shape, cell.seed_generator, dtype="float32", batch_axis=0)
+    rates = ops.reshape(ops.convert_to_tensor(cell.zoneouts, "float32"), (len(cell.zoneouts), 1))
+    return ops.cast(ops.less(uniform, rates), dtype)
+
+
+def _zoned(cell, state, previous, new, noise):
+    """State number ``state`` after zoneout: ``previous`` where this step's noise keeps it, else ``new``; at test
+    time (no noise) the expectation ``z · previous + (1 - z) · new``."""
+    zoneout = cell.zoneouts[state]
+    if zoneout == 0:
+        return new
+    if noise is None:
+        return zoneout * previous + (1.0 - zoneout) * new
+    return ops.where(noise[..., state, :] > 0, previous, new)
 
 
 @register
-class VariationalLSTMCell(_VariationalMixin, _LSTMCell):
+class VariationalLSTMCell(_DropoutCell, keras.layers.LSTMCell):
     """LSTM cell with Gal & Ghahramani's variational dropout, a drop-in for `keras.layers.LSTMCell`.
 
     For each sequence, masks are drawn once for the inputs ``x_t`` and once for the state ``h_{t-1}``, separately for
@@ -362,16 +386,26 @@ class VariationalLSTMCell(_VariationalMixin, _LSTMCell):
         - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287)
     """
 
+    gates = 4
+    recurrent_masks_per_gate = True
+
+    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(dropout=dropout, recurrent_dropout=recurrent_dropout)
+        super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
+
+    def _sequence_mask(self, state):
+        return _gal_masks(self, state)
+
     def _step(self, inputs, states, plan, noise):
         h_tm1, c_tm1 = states
-        i, f, g, o = self.lstm_gates(inputs, h_tm1, plan)  # x_t and h_{t-1} masked per gate in the projections
+        i, f, g, o = lstm_gates(self, inputs, h_tm1, plan)  # x_t and h_{t-1} masked per gate in the projections
         c = f * c_tm1 + i * g
         h = o * self.activation(c)
         return h, [h, c]
 
 
 @register
-class RNNDropLSTMCell(_LSTMCell):
+class RNNDropLSTMCell(_DropoutCell, keras.layers.LSTMCell):
     """LSTM cell with Moon et al.'s RNNDrop: a per-sequence mask on the memory cell.
 
     One Bernoulli(keep) mask ``m`` per sequence erases the same memory units at every step,
@@ -391,6 +425,8 @@ class RNNDropLSTMCell(_LSTMCell):
         - [Moon et al., 2015, RNNDrop](https://doi.org/10.1109/ASRU.2015.7404775)
     """
 
+    gates = 4
+
     def __init__(self, units, cell_dropout=0.0, dropout=0.0, seed=None, mc=False, **kwargs):
         rates = _rates(cell_dropout=cell_dropout, dropout=dropout)
         super().__init__(units, dropout=rates["dropout"], seed=seed, mc=mc, **kwargs)
@@ -404,7 +440,7 @@ class RNNDropLSTMCell(_LSTMCell):
 
     def _step(self, inputs, states, plan, noise):
         h_tm1, c_tm1 = states
-        i, f, g, o = self.lstm_gates(inputs, h_tm1, plan)
+        i, f, g, o = lstm_gates(self, inputs, h_tm1, plan)
         c = f * c_tm1 + i * g
         h = o * self.activation(c)
         if plan.sequence_mask is not None:
@@ -418,39 +454,8 @@ class RNNDropLSTMCell(_LSTMCell):
         return {**config, "cell_dropout": self.cell_dropout}
 
 
-class _SemeniutaMixin:
-    """Semeniuta's candidate masks: one per sequence (cached like the other masks) or one per step."""
-
-    def __init__(self, units, recurrent_dropout=0.0, per_step=True, dropout=0.0, seed=None, mc=False, **kwargs):
-        rates = _rates(recurrent_dropout=recurrent_dropout, dropout=dropout)
-        super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
-        self.per_step = check_bool("per_step", per_step)
-
-    def _sequence_mask(self, state):
-        if self.recurrent_dropout == 0 or self.per_step:
-            return None
-        return inverted_masks(ops.shape(state), self.recurrent_dropout, self.seed_generator, state.dtype)
-
-    def step_noise(self, batch_shape, dtype):
-        if not self.draws_every_step:
-            return None
-        return inverted_masks((*batch_shape, self.units), self.recurrent_dropout, self.seed_generator, dtype)
-
-    @property
-    def draws_every_step(self):
-        return self.per_step and self.recurrent_dropout > 0
-
-    def _dropped(self, candidate, plan, noise):
-        """``d(candidate)``: this step's mask (``per_step``), else the sequence's, else (test time) the identity."""
-        mask = noise if noise is not None else plan.sequence_mask
-        return candidate if mask is None else candidate * mask
-
-    def get_config(self):
-        return {**super().get_config(), "per_step": self.per_step}
-
-
 @register
-class SemeniutaLSTMCell(_SemeniutaMixin, _LSTMCell):
+class SemeniutaLSTMCell(_DropoutCell, keras.layers.LSTMCell):
     """LSTM cell with Semeniuta et al.'s recurrent dropout without memory loss.
 
     Only the candidate update is dropped, ``c_t = f * c_{t-1} + i * d(g_t)``, so the memory path ``f * c_{t-1}`` is
@@ -477,16 +482,38 @@ class SemeniutaLSTMCell(_SemeniutaMixin, _LSTMCell):
         - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
     """
 
+    gates = 4
+
+    def __init__(self, units, recurrent_dropout=0.0, per_step=True, dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(recurrent_dropout=recurrent_dropout, dropout=dropout)
+        super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
+        self.per_step = check_bool("per_step", per_step)
+
+    @property
+    def draws_every_step(self):
+        return self.per_step and self.recurrent_dropout > 0
+
+    def _sequence_mask(self, state):
+        if self.per_step or self.recurrent_dropout == 0:
+            return None
+        return _candidate_masks(self, ops.shape(state)[:1], state.dtype)
+
+    def step_noise(self, batch_shape, dtype):
+        return _candidate_masks(self, batch_shape, dtype) if self.draws_every_step else None
+
     def _step(self, inputs, states, plan, noise):
         h_tm1, c_tm1 = states
-        i, f, g, o = self.lstm_gates(inputs, h_tm1, plan)
-        c = f * c_tm1 + i * self._dropped(g, plan, noise)
+        i, f, g, o = lstm_gates(self, inputs, h_tm1, plan)
+        c = f * c_tm1 + i * _dropped(g, plan, noise)
         h = o * self.activation(c)
         return h, [h, c]
 
+    def get_config(self):
+        return {**super().get_config(), "per_step": self.per_step}
+
 
 @register
-class VariationalGRUCell(_VariationalMixin, _GRUCell):
+class VariationalGRUCell(_DropoutCell, keras.layers.GRUCell):
     """GRU cell with Gal & Ghahramani's variational dropout, a drop-in for `keras.layers.GRUCell`.
 
     Per-sequence, per-gate (z, r, h) masks on the inputs ``x_t`` and on the state ``h_{t-1}`` feeding the recurrent
@@ -505,15 +532,25 @@ class VariationalGRUCell(_VariationalMixin, _GRUCell):
         - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1512.05287)
     """
 
+    gates = 3
+    recurrent_masks_per_gate = True
+
+    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(dropout=dropout, recurrent_dropout=recurrent_dropout)
+        super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
+
+    def _sequence_mask(self, state):
+        return _gal_masks(self, state)
+
     def _step(self, inputs, states, plan, noise):
         h_tm1 = states[0]
-        z, candidate = self.gru_gates(inputs, h_tm1, plan)  # x_t and h_{t-1} masked per gate in the projections
+        z, candidate = gru_gates(self, inputs, h_tm1, plan)  # x_t and h_{t-1} masked per gate in the projections
         h = z * h_tm1 + (1 - z) * candidate
         return h, [h]
 
 
 @register
-class SemeniutaGRUCell(_SemeniutaMixin, _GRUCell):
+class SemeniutaGRUCell(_DropoutCell, keras.layers.GRUCell):
     """GRU cell with Semeniuta et al.'s recurrent dropout without memory loss.
 
     Only the candidate is dropped: in Keras's convention (update gate z keeps the old state)
@@ -540,51 +577,37 @@ class SemeniutaGRUCell(_SemeniutaMixin, _GRUCell):
         - [Semeniuta et al., 2016](https://arxiv.org/abs/1603.05118)
     """
 
-    def _step(self, inputs, states, plan, noise):
-        h_tm1 = states[0]
-        z, candidate = self.gru_gates(inputs, h_tm1, plan)
-        h = z * h_tm1 + (1 - z) * self._dropped(candidate, plan, noise)
-        return h, [h]
+    gates = 3
 
-
-class _ZoneoutMixin:
-    """Zoneout: each unit of each state keeps its previous value with its own probability at every step.
-
-    ``zoneouts`` holds one probability per state (``[h, c]`` for the LSTM, ``[h]`` for the GRU). The step noise is
-    ``(..., states, units)`` of 0/1, 1 where the unit keeps its previous value, drawn for every step; without it
-    (test time) a state is the expectation ``z · s_{t-1} + (1 - z) · s̃_t``.
-    """
-
-    def step_noise(self, batch_shape, dtype):
-        if not self.draws_every_step:
-            return None
-        shape = (*batch_shape, len(self.zoneouts), self.units)
-        uniform = _random.uniform(shape, self.seed_generator, dtype="float32", batch_axis=0)
-        rates = ops.reshape(ops.convert_to_tensor(self.zoneouts, "float32"), (len(self.zoneouts), 1))
-        return ops.cast(ops.less(uniform, rates), dtype)
+    def __init__(self, units, recurrent_dropout=0.0, per_step=True, dropout=0.0, seed=None, mc=False, **kwargs):
+        rates = _rates(recurrent_dropout=recurrent_dropout, dropout=dropout)
+        super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
+        self.per_step = check_bool("per_step", per_step)
 
     @property
     def draws_every_step(self):
-        return any(self.zoneouts)
+        return self.per_step and self.recurrent_dropout > 0
 
-    def _zoned(self, state, previous, new, noise):
-        """State number ``state`` after zoneout: ``previous`` where this step's noise keeps it, else ``new``; at
-        test time (no noise) the expectation."""
-        zoneout = self.zoneouts[state]
-        if zoneout == 0:
-            return new
-        if noise is None:
-            return zoneout * previous + (1.0 - zoneout) * new
-        return ops.where(noise[..., state, :] > 0, previous, new)
+    def _sequence_mask(self, state):
+        if self.per_step or self.recurrent_dropout == 0:
+            return None
+        return _candidate_masks(self, ops.shape(state)[:1], state.dtype)
+
+    def step_noise(self, batch_shape, dtype):
+        return _candidate_masks(self, batch_shape, dtype) if self.draws_every_step else None
+
+    def _step(self, inputs, states, plan, noise):
+        h_tm1 = states[0]
+        z, candidate = gru_gates(self, inputs, h_tm1, plan)
+        h = z * h_tm1 + (1 - z) * _dropped(candidate, plan, noise)
+        return h, [h]
 
     def get_config(self):
-        config = super().get_config()
-        del config["recurrent_dropout"]
-        return config
+        return {**super().get_config(), "per_step": self.per_step}
 
 
 @register
-class ZoneoutLSTMCell(_ZoneoutMixin, _LSTMCell):
+class ZoneoutLSTMCell(_DropoutCell, keras.layers.LSTMCell):
     """LSTM cell with zoneout (Krueger et al. 2017): units of the state keep their previous values at random.
 
     At every step each unit of the memory keeps its previous value with probability ``cell_zoneout`` and each unit
@@ -614,6 +637,8 @@ class ZoneoutLSTMCell(_ZoneoutMixin, _LSTMCell):
         - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
     """
 
+    gates = 4
+
     def __init__(self, units, cell_zoneout=0.0, hidden_zoneout=0.0, dropout=0.0, seed=None, mc=False, **kwargs):
         rates = _rates(cell_zoneout=cell_zoneout, hidden_zoneout=hidden_zoneout, dropout=dropout)
         super().__init__(units, dropout=rates["dropout"], seed=seed, mc=mc, **kwargs)
@@ -622,22 +647,32 @@ class ZoneoutLSTMCell(_ZoneoutMixin, _LSTMCell):
 
     @property
     def zoneouts(self):
+        """The zoneout probability of each state, ``(h, c)``."""
         return (self.hidden_zoneout, self.cell_zoneout)
+
+    @property
+    def draws_every_step(self):
+        return any(self.zoneouts)
+
+    def step_noise(self, batch_shape, dtype):
+        return _zoneout_choices(self, batch_shape, dtype) if self.draws_every_step else None
 
     def _step(self, inputs, states, plan, noise):
         h_tm1, c_tm1 = states
-        i, f, g, o = self.lstm_gates(inputs, h_tm1, plan)
+        i, f, g, o = lstm_gates(self, inputs, h_tm1, plan)
         c = f * c_tm1 + i * g
         h = o * self.activation(c)  # from the memory's update before it is zoned out
-        h, c = self._zoned(0, h_tm1, h, noise), self._zoned(1, c_tm1, c, noise)
+        h, c = _zoned(self, 0, h_tm1, h, noise), _zoned(self, 1, c_tm1, c, noise)
         return h, [h, c]
 
     def get_config(self):
-        return {**super().get_config(), "cell_zoneout": self.cell_zoneout, "hidden_zoneout": self.hidden_zoneout}
+        config = super().get_config()
+        del config["recurrent_dropout"]
+        return {**config, "cell_zoneout": self.cell_zoneout, "hidden_zoneout": self.hidden_zoneout}
 
 
 @register
-class ZoneoutGRUCell(_ZoneoutMixin, _GRUCell):
+class ZoneoutGRUCell(_DropoutCell, keras.layers.GRUCell):
     """GRU cell with zoneout (Krueger et al. 2017): units of the state keep their previous values at random.
 
     At every step each unit of the state keeps its previous value with probability ``zoneout``:
@@ -664,6 +699,8 @@ class ZoneoutGRUCell(_ZoneoutMixin, _GRUCell):
         - [Krueger et al., 2017](https://arxiv.org/abs/1606.01305)
     """
 
+    gates = 3
+
     def __init__(self, units, zoneout=0.0, dropout=0.0, seed=None, mc=False, **kwargs):
         rates = _rates(zoneout=zoneout, dropout=dropout)
         super().__init__(units, dropout=rates["dropout"], seed=seed, mc=mc, **kwargs)
@@ -671,13 +708,23 @@ class ZoneoutGRUCell(_ZoneoutMixin, _GRUCell):
 
     @property
     def zoneouts(self):
+        """The zoneout probability of the one state, ``(h,)``."""
         return (self.zoneout,)
+
+    @property
+    def draws_every_step(self):
+        return any(self.zoneouts)
+
+    def step_noise(self, batch_shape, dtype):
+        return _zoneout_choices(self, batch_shape, dtype) if self.draws_every_step else None
 
     def _step(self, inputs, states, plan, noise):
         h_tm1 = states[0]
-        z, candidate = self.gru_gates(inputs, h_tm1, plan)
-        h = self._zoned(0, h_tm1, z * h_tm1 + (1 - z) * candidate, noise)
+        z, candidate = gru_gates(self, inputs, h_tm1, plan)
+        h = _zoned(self, 0, h_tm1, z * h_tm1 + (1 - z) * candidate, noise)
         return h, [h]
 
     def get_config(self):
-        return {**super().get_config(), "zoneout": self.zoneout}
+        config = super().get_config()
+        del config["recurrent_dropout"]
+        return {**config, "zoneout": self.zoneout}

@@ -24,7 +24,7 @@ from keras import ops
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_choice, check_float, check_non_negative_float, check_positive_int
 from kerasdrop.layers._base import StochasticLayer, register
-from kerasdrop.layers._kernel_noise import ConvKernelOps, DenseKernelOps
+from kerasdrop.layers._kernel_noise import affine, affine_of_joint_draws, affine_of_squares
 from kerasdrop.layers._kl_term import KLTerm
 
 GRANULARITIES = ("unit", "weight", "layer")
@@ -93,34 +93,23 @@ def sparse_kl_divergence(kernel, log_sigma2):
     return total, gradient
 
 
-class _Float32Parameters:
-    """Keeps every weight of the layer out of autocasting, and saves all of them (not only kernel and bias).
-
-    Under a mixed policy the KL terms and the pruning masks are then computed from the float32 variables; the
-    layer casts what it multiplies with the inputs to its compute dtype itself.
-    """
-
-    def add_weight(self, *args, autocast=True, **kwargs):
-        return super().add_weight(*args, autocast=False, **kwargs)
-
-    def save_own_variables(self, store):
-        keras.layers.Layer.save_own_variables(self, store)
-
-    def load_own_variables(self, store):
-        keras.layers.Layer.load_own_variables(self, store)
-
-
-class _LocalReparameterization(KLTerm, _Float32Parameters, StochasticLayer):
+class _LocalReparameterization(KLTerm, StochasticLayer):
     """Gaussian weight noise ``w ~ N(θ, σ²)`` sampled through the pre-activations, with a KL penalty.
 
     Subclasses give ``kl_divergence()``, ``_weight_variance()`` (σ² of every kernel entry, float32),
     ``_draw_kernels(noise)`` (for joint draws: kernels from ``N(θ, σ²)``, one per standard normal ``noise`` of
     shape ``(copies, *θ.shape)``) and ``_test_kernel()``.
+
+    Every weight stays out of autocasting: under a mixed policy the KL terms and the pruning masks are computed from
+    the float32 variables, and the layer casts what it multiplies with the inputs to its compute dtype itself.
     """
 
     def __init__(self, *args, kl_weight=1.0, seed=None, mc=False, **kwargs):
         super().__init__(*args, seed=seed, mc=mc, **kwargs)
         self.kl_weight = check_non_negative_float("kl_weight", kl_weight)
+
+    def add_weight(self, *args, autocast=True, **kwargs):
+        return super().add_weight(*args, autocast=False, **kwargs)
 
     def _test_kernel(self):
         return self.kernel
@@ -133,16 +122,16 @@ class _LocalReparameterization(KLTerm, _Float32Parameters, StochasticLayer):
         return None if self.bias is None else ops.cast(self.bias, self.compute_dtype)
 
     def _test_output(self, inputs):
-        return self.activation(self.affine(inputs, ops.cast(self._test_kernel(), self.compute_dtype), self._bias()))
+        return self.activation(affine(self, inputs, ops.cast(self._test_kernel(), self.compute_dtype), self._bias()))
 
     def _sample(self, inputs):
         # Joint draws: one weight draw per Monte Carlo sample, shared by the inputs of that sample.
-        joint = self.affine_of_joint_draws(inputs, self._draw_kernels, self._bias())
+        joint = affine_of_joint_draws(self, inputs, self._draw_kernels, self._bias())
         if joint is not None:
             return self.activation(joint)
-        mean = self.affine(inputs, ops.cast(self.kernel, self.compute_dtype), self._bias())
+        mean = affine(self, inputs, ops.cast(self.kernel, self.compute_dtype), self._bias())
         # Local reparameterization: x w with w ~ N(θ, σ²) independent is N(x θ, (x ∘ x) σ²).
-        variance = self.affine_of_squares(inputs, self._weight_variance())
+        variance = affine_of_squares(self, inputs, self._weight_variance())
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
 
     def get_config(self):
@@ -150,7 +139,7 @@ class _LocalReparameterization(KLTerm, _Float32Parameters, StochasticLayer):
 
 
 @register
-class VariationalDense(_LocalReparameterization, DenseKernelOps, keras.layers.Dense):
+class VariationalDense(_LocalReparameterization, keras.layers.Dense):
     """A `Dense` layer with variational Gaussian dropout and a learned rate (Kingma, Salimans & Welling 2015).
 
     Every weight carries multiplicative noise ``w = θ (1 + sqrt(α) ε)``: Gaussian dropout at rate
@@ -315,7 +304,9 @@ class _SparseVariational(_LocalReparameterization):
         return {**super().get_config(), "threshold": self.threshold}
 
 
-_SPARSE_DOC = """
+@register
+class SparseVariationalDense(_SparseVariational, keras.layers.Dense):
+    """A `Dense` layer with sparse variational dropout (Molchanov, Ashukha & Vetrov 2017).
 
     Every weight has its own Gaussian noise ``w ~ N(θ, σ²)`` with learned ``θ`` (``kernel``) and ``log σ²``
     (``log_sigma2``, initialised to -10), i.e. multiplicative noise of variance ``α = σ² / θ²``;
@@ -331,15 +322,7 @@ _SPARSE_DOC = """
     carry only noise: at test time they are exactly zero. ``sparsity()`` gives the fraction pruned,
     ``weight_mask()`` the boolean keep-mask and ``pruned_kernel()`` the test-time kernel (what
     `kerasdrop.compression.sparsify` copies into a plain layer).
-"""
 
-
-@register
-class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.Dense):
-    __doc__ = (
-        """A `Dense` layer with sparse variational dropout (Molchanov, Ashukha & Vetrov 2017)."""
-        + _SPARSE_DOC
-        + """
     Args:
         units: Positive int, dimensionality of the output.
         activation: Activation function; None is linear.
@@ -359,7 +342,6 @@ class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.De
     Reference:
         - [Molchanov, Ashukha & Vetrov, 2017](https://arxiv.org/abs/1701.05369)
     """
-    )
 
     def __init__(self, units, activation=None, threshold=3.0, kl_weight=1.0, seed=None, mc=False, **dense_kwargs):
         super().__init__(
@@ -374,11 +356,24 @@ class SparseVariationalDense(_SparseVariational, DenseKernelOps, keras.layers.De
 
 
 @register
-class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Conv2D):
-    __doc__ = (
-        """A `Conv2D` layer with sparse variational dropout on every kernel entry (Molchanov et al. 2017)."""
-        + _SPARSE_DOC
-        + """
+class SparseVariationalConv2D(_SparseVariational, keras.layers.Conv2D):
+    """A `Conv2D` layer with sparse variational dropout on every kernel entry (Molchanov et al. 2017).
+
+    Every weight has its own Gaussian noise ``w ~ N(θ, σ²)`` with learned ``θ`` (``kernel``) and ``log σ²``
+    (``log_sigma2``, initialised to -10), i.e. multiplicative noise of variance ``α = σ² / θ²``;
+    ``log α = log σ² - log θ²`` is clipped to [-8, 8]. Training samples the pre-activations with the local
+    reparameterization trick, ``N(x θ + b, (x ∘ x) σ²)`` (the paper's additive parameterization: ``σ²`` is not
+    clipped, ``log α`` only enters the KL and the pruning); while `kerasdrop.MCDropout` samples joint draws, the
+    layer draws the weights instead, ``θ + σ ε`` once per Monte Carlo sample for every input of the sample (the
+    same Gaussian per input, the bias not drawn). It adds ``kl_weight · Σ_weights KL(α)`` with Molchanov's
+    approximation (see `kl_molchanov`) to the losses; use ``kl_weight = 1 / (number of training samples)`` for the
+    per-sample ELBO. Trained from random weights with that weight, warm the term up with
+    `kerasdrop.callbacks.KLWarmup` over the first half of training (``KLWarmup(100)`` in 200 epochs): without it
+    the KL term prunes the weights before they learn anything. Weights whose ``log α`` grows past ``threshold``
+    carry only noise: at test time they are exactly zero. ``sparsity()`` gives the fraction pruned,
+    ``weight_mask()`` the boolean keep-mask and ``pruned_kernel()`` the test-time kernel (what
+    `kerasdrop.compression.sparsify` copies into a plain layer).
+
     For a convolution the variance of the pre-activation is the convolution of ``x ∘ x`` with ``σ²``; under joint
     draws each Monte Carlo sample's kernel convolves the inputs of that sample (one grouped convolution for all).
 
@@ -398,7 +393,6 @@ class SparseVariationalConv2D(_SparseVariational, ConvKernelOps, keras.layers.Co
     Reference:
         - [Molchanov, Ashukha & Vetrov, 2017](https://arxiv.org/abs/1701.05369)
     """
-    )
 
     def __init__(self, filters, kernel_size, threshold=3.0, kl_weight=1.0, seed=None, mc=False, **conv_kwargs):
         super().__init__(

@@ -12,13 +12,20 @@ from keras import ops
 from kerasdrop import ops as kd_ops
 from kerasdrop._validation import check_bool, check_choice, check_float, check_positive_int, check_rate
 from kerasdrop.layers._base import SCALINGS, StochasticLayer, register
-from kerasdrop.layers._kernel_noise import ConvKernelOps, DenseKernelOps, is_linear
+from kerasdrop.layers._kernel_noise import (
+    add_bias,
+    affine,
+    affine_of_joint_draws,
+    affine_of_squares,
+    apply_kernel_per_sample,
+    is_linear,
+)
 
 INFERENCES = ("mean", "gaussian")
 
 
 class _DropConnect(StochasticLayer):
-    """DropConnect for any base that provides ``apply_kernel``, ``apply_kernel_per_sample`` and ``add_bias``."""
+    """DropConnect of the kernel and bias of a ``keras.layers.Dense`` or ``Conv2D`` base."""
 
     def __init__(
         self,
@@ -45,7 +52,7 @@ class _DropConnect(StochasticLayer):
 
     def _sample(self, inputs):
         if self.rate == 0:
-            return self.activation(self.affine(inputs, self.kernel, self.bias))
+            return self.activation(affine(self, inputs, self.kernel, self.bias))
         keep = 1.0 - self.rate
         dtype = self.compute_dtype
         kernel, bias = self.kernel, self.bias
@@ -54,10 +61,10 @@ class _DropConnect(StochasticLayer):
         if bias is not None:
             bias = bias * self._mask(batch + tuple(bias.shape), keep, dtype)
         if self.per_sample:
-            outputs = self.apply_kernel_per_sample(inputs, kernel)
-            outputs = outputs if bias is None else self.add_bias(outputs, bias)
+            outputs = apply_kernel_per_sample(self, inputs, kernel)
+            outputs = outputs if bias is None else add_bias(self, outputs, bias)
         else:
-            outputs = self.affine(inputs, kernel, bias)
+            outputs = affine(self, inputs, kernel, bias)
         if self.scaling == "inverted":
             # Rescale the (smaller) output rather than the kernel: (W∘M x + b∘m) / keep.
             outputs = outputs * ops.cast(1.0 / keep, dtype)
@@ -75,7 +82,7 @@ class _DropConnect(StochasticLayer):
     def _test_output(self, inputs):
         keep = 1.0 - self.rate
         weight_scaling = self.scaling == "weight_scaling" and self.rate > 0
-        mean = self.affine(inputs, self.kernel, self.bias)
+        mean = affine(self, inputs, self.kernel, self.bias)
         if weight_scaling:
             mean = mean * ops.cast(keep, mean.dtype)
         if self.inference == "mean" or self.rate == 0 or is_linear(self.activation):
@@ -86,7 +93,7 @@ class _DropConnect(StochasticLayer):
         # at (k + 1/2) / inference_samples, a stratified sample that needs no random numbers (so the test-time
         # output is deterministic, and converts to TensorFlow Lite, which has no stateless random ops).
         factor = keep * self.rate if weight_scaling else self.rate / keep
-        variance = self.affine_of_squares(inputs, self.kernel, self.bias, square_weights=True) * factor
+        variance = affine_of_squares(self, inputs, self.kernel, self.bias, square_weights=True) * factor
         points = kd_ops.gaussian_quantile_points(mean, variance, self.inference_samples)
         return ops.mean(self.activation(points), axis=0)
 
@@ -102,7 +109,7 @@ class _DropConnect(StochasticLayer):
 
 
 @register
-class DropConnectDense(_DropConnect, DenseKernelOps, keras.layers.Dense):
+class DropConnectDense(_DropConnect, keras.layers.Dense):
     """A `Dense` layer whose weights are dropped while training: DropConnect (Wan et al. 2013).
 
     While training, ``y = a((W ∘ M) x + b ∘ m_b)`` with ``M, m_b ~ Bernoulli(keep)``, ``keep = 1 - rate``: each
@@ -175,7 +182,7 @@ class DropConnectDense(_DropConnect, DenseKernelOps, keras.layers.Dense):
 
 
 @register
-class DropConnectConv2D(_DropConnect, ConvKernelOps, keras.layers.Conv2D):
+class DropConnectConv2D(_DropConnect, keras.layers.Conv2D):
     """A `Conv2D` layer whose kernel entries and biases are dropped while training: DropConnect (Wan et al. 2013).
 
     The convolutional form of `DropConnectDense`: a mask on the ``(rows, cols, in, filters)`` kernel and on the bias,
@@ -232,7 +239,7 @@ class DropConnectConv2D(_DropConnect, ConvKernelOps, keras.layers.Conv2D):
 
 
 @register
-class StandoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
+class StandoutDense(StochasticLayer, keras.layers.Dense):
     """A `Dense` layer with adaptive dropout of its units: Standout (Ba & Frey 2013).
 
     Each unit is kept with a probability computed from its own pre-activation: ``z = W x + b``,
@@ -267,17 +274,17 @@ class StandoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
 
     def keep_probability(self, inputs):
         """``π = sigmoid(alpha · z + beta)`` for ``z = W x + b``: each unit's keep probability, in float32."""
-        return self._keep_probability(self.affine(inputs, self.kernel, self.bias))
+        return self._keep_probability(affine(self, inputs, self.kernel, self.bias))
 
     def _keep_probability(self, z):
         return ops.sigmoid(self.alpha * ops.cast(ops.stop_gradient(z), "float32") + self.beta)
 
     def _test_output(self, inputs):
-        z = self.affine(inputs, self.kernel, self.bias)
+        z = affine(self, inputs, self.kernel, self.bias)
         return self.activation(z) * ops.cast(self._keep_probability(z), z.dtype)
 
     def _sample(self, inputs):
-        z = self.affine(inputs, self.kernel, self.bias)
+        z = affine(self, inputs, self.kernel, self.bias)
         mask = kd_ops.bernoulli_mask(
             ops.shape(z), self._keep_probability(z), self.seed_generator, z.dtype, batch_axis=0
         )
@@ -288,7 +295,7 @@ class StandoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
 
 
 @register
-class FastDropoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
+class FastDropoutDense(StochasticLayer, keras.layers.Dense):
     """A `Dense` layer trained with fast dropout (Wang & Manning 2013).
 
     Dropping the inputs of a unit makes its pre-activation a sum of many independent terms, nearly Gaussian.
@@ -325,17 +332,17 @@ class FastDropoutDense(StochasticLayer, DenseKernelOps, keras.layers.Dense):
         self.rate = check_rate("rate", rate)
 
     def _test_output(self, inputs):
-        return self.activation(self.affine(inputs, self.kernel, self.bias))
+        return self.activation(affine(self, inputs, self.kernel, self.bias))
 
     def _sample(self, inputs):
         if self.rate == 0:
-            return self.activation(self.affine(inputs, self.kernel, self.bias))
+            return self.activation(affine(self, inputs, self.kernel, self.bias))
         # Joint draws: W ∘ g, g ~ N(1, rate / keep) per weight, drawn once per Monte Carlo sample.
-        joint = self.affine_of_joint_draws(inputs, self._draw_kernels, self.bias)
+        joint = affine_of_joint_draws(self, inputs, self._draw_kernels, self.bias)
         if joint is not None:
             return self.activation(joint)
-        mean = self.affine(inputs, self.kernel, self.bias)
-        variance = self.affine_of_squares(inputs, self.kernel, square_weights=True) * (self.rate / (1.0 - self.rate))
+        mean = affine(self, inputs, self.kernel, self.bias)
+        variance = affine_of_squares(self, inputs, self.kernel, square_weights=True) * (self.rate / (1.0 - self.rate))
         return self.activation(kd_ops.sample_gaussian(mean, variance, self.seed_generator))
 
     def _draw_kernels(self, noise):

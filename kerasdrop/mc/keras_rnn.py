@@ -23,7 +23,7 @@ import keras
 from keras import ops
 
 from kerasdrop import _compat
-from kerasdrop.layers.recurrent_cells import Plan, _gate_blocks, _GRUCell, _LSTMCell, inverted_masks
+from kerasdrop.layers.recurrent_cells import Plan, _gate_blocks, gru_gates, inverted_masks, lstm_gates
 
 # Exact classes: a subclass of the user's may compute something else. Each layer with the cell it builds.
 _LAYER_CELLS = {
@@ -223,7 +223,7 @@ def _lstm_step(cell, masks):
     def step(inputs, states):
         h_tm1, c_tm1 = states
         # kerasdrop's gates are Keras's, read from the cell's own activations.
-        i, f, g, o = _LSTMCell.lstm_gates(cell, _masked(inputs, masks.inputs), _masked(h_tm1, masks.state), plan)
+        i, f, g, o = lstm_gates(cell, _masked(inputs, masks.inputs), _masked(h_tm1, masks.state), plan)
         c = f * c_tm1 + i * g
         h = o * cell.activation(c)
         return h, [h, c]
@@ -249,7 +249,7 @@ def _gru_step(cell, masks):
     def step(inputs, states):
         h_tm1 = states[0]
         # The recurrent mask multiplies h_{t-1} in the recurrent products only; the update mixes the unmasked state.
-        z, candidate = _GRUCell.gru_gates(cell, _masked(inputs, masks.inputs), _masked(h_tm1, masks.state), plan)
+        z, candidate = gru_gates(cell, _masked(inputs, masks.inputs), _masked(h_tm1, masks.state), plan)
         h = z * h_tm1 + (1 - z) * candidate
         return h, [h]
 

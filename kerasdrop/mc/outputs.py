@@ -50,7 +50,7 @@ def _activation_name(tensor):
         graph = _compat.functional_graph(operation)
         if graph is None:
             return None
-        return _activation_name(graph[1][tensor._keras_history.tensor_index])
+        return _activation_name(graph[1][_compat.output_index(tensor)])
     while isinstance(getattr(operation, "layer", None), keras.layers.Layer):  # TimeDistributed and other wrappers
         operation = operation.layer
     if operation is None:

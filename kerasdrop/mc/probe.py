@@ -69,7 +69,7 @@ class TrainingNoise:
 def _may_draw_in_training(layer):
     if isinstance(layer, StochasticLayer) or _compat.sublayers(layer):
         return False
-    if type(layer).__module__.startswith(("keras.src.layers.", "kerasdrop.")):
+    if _compat.is_keras_layer(layer) or type(layer).__module__.startswith("kerasdrop."):
         return False
     return _compat.call_takes_training(layer)
 

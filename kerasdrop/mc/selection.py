@@ -230,10 +230,9 @@ def _changes_in_training(layer):
         return True
     if isinstance(layer, _TRAINING_LAYERS):
         return True
-    module = type(layer).__module__
-    if module.startswith("keras.src.layers.preprocessing"):
+    if _compat.is_keras_preprocessing_layer(layer):
         return _compat.call_takes_training(layer)
-    if module.startswith("keras."):
+    if type(layer).__module__.startswith("keras."):
         return False
     return not _compat.sublayers(layer) and _compat.call_takes_training(layer)
 

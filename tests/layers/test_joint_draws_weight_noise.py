@@ -17,6 +17,7 @@ import pytest
 
 import kerasdrop
 from kerasdrop import _context
+from kerasdrop.layers._kernel_noise import apply_kernel, apply_kernel_per_draw
 from tests import backend, utils
 
 MODES = ["eager"] + [label for label, _ in backend.COMPILE_MODES]
@@ -189,11 +190,11 @@ def test_each_samples_kernel_acts_on_that_samples_rows_exactly(name, mode):
     x = rng.normal(size=(copies * batch, *CASES[name][1])).astype("float32")
     kernels = rng.normal(size=(copies, *layer.kernel.shape)).astype("float32")
     expected = np.concatenate(
-        [utils.to_numpy(layer.apply_kernel(x[s * batch : (s + 1) * batch], kernels[s])) for s in range(copies)]
+        [utils.to_numpy(apply_kernel(layer, x[s * batch : (s + 1) * batch], kernels[s])) for s in range(copies)]
     )
 
     def apply(inputs, kernels, copies):
-        return layer.apply_kernel_per_draw(inputs, kernels, copies)
+        return apply_kernel_per_draw(layer, inputs, kernels, copies)
 
     x, kernels = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(kernels)
     if mode == "eager":

@@ -9,6 +9,7 @@ from scipy import special
 
 import kerasdrop
 from kerasdrop.datasets import load_digits
+from kerasdrop.layers._kernel_noise import apply_kernel, apply_kernel_per_sample
 from kerasdrop.ops import normal_quantiles
 from tests import backend, utils
 from tests.layers.every_layer import beyond_the_cases
@@ -164,9 +165,9 @@ def test_per_sample_conv_matches_convolution():
         x = rng.normal(size=shape).astype("float32")
         layer.build(x.shape)
         kernels = rng.normal(size=(2, *layer.kernel.shape)).astype("float32")
-        per_sample = utils.to_numpy(layer.apply_kernel_per_sample(x, kernels))
+        per_sample = utils.to_numpy(apply_kernel_per_sample(layer, x, kernels))
         for n in range(2):
-            expected = utils.to_numpy(layer.apply_kernel(x[n : n + 1], kernels[n]))
+            expected = utils.to_numpy(apply_kernel(layer, x[n : n + 1], kernels[n]))
             np.testing.assert_allclose(per_sample[n : n + 1], expected, rtol=1e-5, atol=1e-5)
 
 
