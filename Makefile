@@ -1,6 +1,11 @@
 # Two entry points for a fresh machine with Python 3.10+:
-#   make demo   - set up .venv and run `kerasdrop demo`
-#   make test   - set up .venv and run the test suite on TensorFlow, JAX and PyTorch
+#   make demo       - set up .venv and run `kerasdrop demo`
+#   make test       - set up .venv and run the fast tier on TensorFlow, JAX and PyTorch: every test not marked `slow`
+#                     (WALL_FAST on a 2-core machine)
+# and the full tier, which CI runs (.ci/run):
+#   make test-all   - set up .venv and run every test, `slow` ones included: what `make test` leaves out are whole
+#                     trainings (`fit`), saved and exported models (`.keras`, SavedModel, TensorFlow Lite),
+#                     subprocesses (the CLI, the examples, the demo) and studies (WALL_ALL on a 2-core machine)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
@@ -10,7 +15,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-all bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +26,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/kerasdrop demo 2>&1 | $(QUIET_TF)
 
-# The whole suite on TensorFlow, then on JAX and PyTorch the tests of what differs per backend: every layer's
-# contract, the Monte Carlo sampler and its packed masks, predictors shared by threads, joint Monte Carlo draws
-# (every layer, Keras's RNNs, the weight-noise layers), per-step noise in RNN loops, data-parallel sampling, imports, and the KL warm-up inside
-# each backend's compiled training step. The whole suite also runs on those backends
+# The suite on TensorFlow, then on JAX and PyTorch the tests of what differs per backend: every layer's contract,
+# the Monte Carlo sampler and its packed masks, predictors shared by threads, joint Monte Carlo draws (every layer,
+# Keras's RNNs, the weight-noise layers), per-step noise in RNN loops, data-parallel sampling, imports, and the KL
+# warm-up inside each backend's compiled training step. The whole suite also runs on those backends
 # (`KERAS_BACKEND=jax .venv/bin/python -m pytest -n 2`), skipping TensorFlow's own features.
 WARMUP_TESTS := tests/test_callbacks.py::test_changing_the_factor_needs_no_retrace \
 	tests/test_callbacks.py::test_factor_is_saved_with_the_model_and_the_schedule_resumes
@@ -33,13 +38,21 @@ BACKEND_TESTS := tests/layers/test_contract.py tests/test_sampler.py tests/test_
 	tests/layers/test_joint_draws_weight_noise.py tests/layers/test_recurrent_loops.py $(WARMUP_TESTS)
 PYTEST := PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n 2 -q
 
+# $(call on_every_backend,TIER,PYTEST ARGUMENTS): the suite on TensorFlow, BACKEND_TESTS on JAX and on PyTorch.
+define on_every_backend
+	@echo "== TensorFlow: the suite, $(1)"
+	$(PYTEST) $(2) 2>&1 | $(QUIET_TF)
+	@echo "== JAX: the backend tests, $(1)"
+	KERAS_BACKEND=jax $(PYTEST) $(2) $(BACKEND_TESTS) 2>&1 | $(QUIET_TF)
+	@echo "== PyTorch: the backend tests, $(1)"
+	KERAS_BACKEND=torch $(PYTEST) $(2) $(BACKEND_TESTS) 2>&1 | $(QUIET_TF)
+endef
+
 test: $(STAMP)
-	@echo "== TensorFlow: the whole suite"
-	$(PYTEST) 2>&1 | $(QUIET_TF)
-	@echo "== JAX"
-	KERAS_BACKEND=jax $(PYTEST) $(BACKEND_TESTS) 2>&1 | $(QUIET_TF)
-	@echo "== PyTorch"
-	KERAS_BACKEND=torch $(PYTEST) $(BACKEND_TESTS) 2>&1 | $(QUIET_TF)
+	$(call on_every_backend,fast tier (not slow),-m "not slow")
+
+test-all: $(STAMP)
+	$(call on_every_backend,every test,)
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -10,7 +10,8 @@ done here, per backend:
 - `gradients`: the gradient of a scalar loss with respect to Keras variables (``tf.GradientTape``, ``jax.grad``
   through a ``StatelessScope``, ``torch.autograd.grad``);
 - `tensorflow_only`: a skip marker with the reason, for tests of TensorFlow's own features (``tf.distribute``,
-  SavedModel export, TensorFlow Lite, ``tf.data``).
+  SavedModel export, TensorFlow Lite, ``tf.data``);
+- `slow_on_jax`: the ``slow`` mark on JAX alone, for tests that compile many programs (XLA compiles each anew).
 
 And `float64`, for finite differences: outside TensorFlow, Keras's type promotion turns float64 results into float32
 (``keras.ops.matmul`` of two float64 tensors is float32 on PyTorch, ``keras.ops.tanh`` of one is float32 on JAX), and
@@ -31,6 +32,19 @@ COMPILE_MODES = [("compiled", False), ("compiled with XLA", True)] if BACKEND ==
 def tensorflow_only(feature):
     """A ``pytest.mark.skipif`` for a test of ``feature``, which only the TensorFlow backend has."""
     return pytest.mark.skipif(BACKEND != "tensorflow", reason=f"{feature} is TensorFlow's; this run is on {BACKEND}")
+
+
+# XLA compiles every new program on JAX: a test that makes many (a predictor per model, a loop per layer) takes
+# seconds there and a fraction of a second on TensorFlow and PyTorch. Such a test is `slow` on JAX alone: `make test`
+# runs it on TensorFlow and PyTorch, `make test-all` on JAX too. A list, for ``pytest.param(..., marks=...)``.
+SLOW_ON_JAX = [pytest.mark.slow] if BACKEND == "jax" else []
+
+
+def slow_on_jax(test):
+    """Marks ``test`` `slow` when the run is on JAX (see `SLOW_ON_JAX`)."""
+    for mark in SLOW_ON_JAX:
+        test = mark(test)
+    return test
 
 
 @contextlib.contextmanager

@@ -11,6 +11,9 @@ import pytest
 from kerasdrop.datasets import load_digits
 from tests import utils
 
+# An example run end to end: the full tier (`make test-all`).
+pytestmark = pytest.mark.slow
+
 TEST_IMAGES = 450  # the digits' test split
 TRAIN_IMAGES = 1347  # the digits' training split
 

@@ -58,6 +58,7 @@ def test_factor_grows_linearly_from_start_to_one_then_stays():
     assert [KLWarmup(1, start=1.0).factor(epoch) for epoch in range(3)] == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.slow
 def test_loss_added_in_fit_follows_the_schedule_exactly():
     """Each epoch's loss is the epoch's factor times the sum of the layers' terms: a model with every layer that has
     a KL term, frozen (learning rate 0) and with a data loss of 0, so the terms stay constant."""
@@ -82,6 +83,7 @@ def test_loss_added_in_fit_follows_the_schedule_exactly():
     assert [layer.get_config() for layer in layers.values()] == configs
 
 
+@pytest.mark.slow
 def test_every_layer_of_a_model_gets_the_factor_and_the_others_are_left_alone():
     layers = [kerasdrop.SparseVariationalDense(6, kl_weight=0.01, seed=1), kerasdrop.Dropout(0.5, seed=2)]
     layers += [kerasdrop.StructuredBayesianPruning(kl_weight=0.1, seed=3), keras.layers.Dense(2)]
@@ -95,6 +97,7 @@ def test_every_layer_of_a_model_gets_the_factor_and_the_others_are_left_alone():
     assert [w.name for w in layers[1].weights + layers[3].weights] == ["kernel", "bias"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(backend.BACKEND == "torch", reason="PyTorch runs `fit` eagerly: it has no trace to repeat")
 def test_changing_the_factor_needs_no_retrace():
     """The Python code of a model's layers runs once per trace: as often with the warm-up as without it."""
@@ -120,6 +123,7 @@ def test_changing_the_factor_needs_no_retrace():
 # ---------------------------------------------------------------- saving
 
 
+@pytest.mark.slow
 def test_factor_is_saved_with_the_model_and_the_schedule_resumes(tmp_path):
     layer = kerasdrop.SparseVariationalDense(3, kl_weight=0.01, seed=1)
     model = _frozen_model([layer, kerasdrop.StructuredBayesianPruning(kl_weight=0.1, seed=2)], (5,))
@@ -218,6 +222,7 @@ def _from_scratch_accuracy(data, callbacks):
     return float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test)), len(y_test)
 
 
+@pytest.mark.slow
 def test_warm_up_saves_a_from_scratch_model_that_collapses_without_it():
     """With the ELBO's weight from the first step the KL term prunes the weights before they learn (the model
     collapses towards chance); warmed up over the first half, the same training classifies the digits."""

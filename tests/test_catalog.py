@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import keras
+import pytest
 
 import kerasdrop
 import kerasdrop_cli
@@ -69,12 +70,14 @@ def _run_entry(*args):
     return run.stdout, run.stderr
 
 
+@pytest.mark.slow
 def test_list_command_prints_the_catalogue_without_importing_keras_or_the_package():
     stdout, stderr = _run_entry("list")
     assert stdout == catalog.format_table() + "\nimported: [] code: 0\n"
     assert stderr == ""
 
 
+@pytest.mark.slow
 def test_version_needs_no_import_of_keras():
     stdout, _ = _run_entry("--version")
     assert stdout == f"kerasdrop {kerasdrop.__version__}\nimported: [] code: 0\n"

@@ -9,6 +9,9 @@ import pytest
 import kerasdrop
 from kerasdrop import cli, metrics
 
+# The command line on saved model files: the full tier (`make test-all`).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):

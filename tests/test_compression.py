@@ -274,6 +274,7 @@ def test_functional_graph_it_cannot_shrink():
 # ---------------------------------------------------------------- plain Keras files
 
 
+@pytest.mark.slow
 def test_results_save_and_load_without_kerasdrop(tmp_path):
     model, _ = mlp(seed=3)
     for name, function in (("sparse", sparsify), ("compact", compress)):

@@ -12,6 +12,7 @@ from kerasdrop.demo import auroc, out_of_distribution_inputs, run_demo
 from tests import utils
 
 
+@pytest.mark.slow
 def test_demo_trains_saves_reloads_samples_and_plots(tmp_path):
     lines = []
     figures = run_demo(
@@ -76,6 +77,7 @@ def test_out_of_distribution_inputs_and_auroc():
     assert auroc([0.1, 0.3], [0.2, 0.4]) == 0.75
 
 
+@pytest.mark.slow
 def test_cli_demo_and_bad_arguments(tmp_path, capsys):
     arguments = ["demo", "--epochs", "2", "--samples", "3", "--output-dir", str(tmp_path)]
     assert cli.main([*arguments, "--plot-dir", str(tmp_path / "figures")]) == 0

@@ -48,6 +48,7 @@ def test_single_device_seeds_unchanged_by_replica_logic():
         np.testing.assert_array_equal(utils.train_call(ours, x), utils.to_numpy(expected_mask))
 
 
+@pytest.mark.slow
 @tensorflow_only
 def test_model_trains_under_mirrored_strategy(strategy):
     utils.train_noisy_digits_mlp(strategy.scope())
@@ -78,6 +79,7 @@ def test_mc_samples_are_split_across_replicas(strategy):
     assert not np.array_equal(samples[0], samples[1])
 
 
+@pytest.mark.slow
 @tensorflow_only
 def test_kl_warmup_sets_the_factor_of_every_replica(strategy):
     """Under a MirroredStrategy the factor is one mirrored variable: each epoch's loss follows the schedule."""

@@ -79,6 +79,7 @@ def test_noise_shared_across_the_batch_samples_on_one_device_at_a_time(data_para
     utils.assert_mean_close(samples, terms.sum(), np.sqrt(np.sum(terms**2)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "factory", [lambda: kerasdrop.Dropout(0.5, seed=1), lambda: kerasdrop.GaussianDropout(0.5, seed=1)]
 )
@@ -93,12 +94,14 @@ def test_devices_draw_different_masks_in_fit(data_parallel, factory):
     assert not np.array_equal(seen[0], seen[1]), "a step repeated the noise of the one before"
 
 
+@pytest.mark.slow
 def test_model_trains_under_data_parallel(data_parallel):
     model = utils.train_noisy_digits_mlp()
     # The weights are laid out over both devices, as DataParallel replicates them.
     assert _devices_of(model.layers[0].kernel.value) == {0, 1}
 
 
+@pytest.mark.slow
 def test_kl_warmup_factor_reaches_the_sharded_training_step(data_parallel):
     """The factor is a replicated variable of the model's state: each epoch's loss follows the schedule."""
     layer = utils.warm_up_a_frozen_sparse_layer()

@@ -16,6 +16,9 @@ from kerasdrop import metrics
 from kerasdrop.demo import auroc
 from tests import utils
 
+# Example scripts run end to end: the full tier (`make test-all`).
+pytestmark = pytest.mark.slow
+
 EXAMPLES = utils.EXAMPLES_DIR
 # The variants each smoke run trains: the most involved layers (wrappers, cells in keras.layers.RNN).
 SMOKE = {

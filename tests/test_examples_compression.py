@@ -4,8 +4,12 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 from tests import utils
+
+# An example run end to end: the full tier (`make test-all`).
+pytestmark = pytest.mark.slow
 
 MODELS = (
     "Dense + Dropout 0.3",

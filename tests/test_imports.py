@@ -88,6 +88,7 @@ print(json.dumps({"loaded": loaded, "refusals": refusals}))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     backend.BACKEND != "tensorflow", reason="the run on TensorFlow starts the interpreters on JAX and on PyTorch"
 )
@@ -123,6 +124,7 @@ def test_export_tflite_on_another_backend_names_it(tmp_path):
         kerasdrop.export_tflite(model, batch_size=2.0)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(backend.BACKEND == "tensorflow", reason="on TensorFlow it writes the SavedModel: test_mc_export.py")
 def test_cli_export_on_another_backend_names_it(tmp_path, capsys):
     model = keras.Sequential([keras.Input((6,)), kerasdrop.Dropout(0.5), keras.layers.Dense(2)])

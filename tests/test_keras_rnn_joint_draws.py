@@ -322,6 +322,7 @@ def _joint_run(layer, tiled, copies, masks=_keras_rnn.draw_masks):
     return outputs, start, end
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("name", list(JOINT))
 def test_rows_of_one_sample_share_the_network(name):
     """Under joint draws, two copies of one input in a sample agree, the samples differ, every input of a sample sees
@@ -413,6 +414,7 @@ MARGINALS = {
 }
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("name", list(MARGINALS))
 def test_each_input_has_keras_distribution(name):
     """Over 2000 joint draws, the outputs for one input have the mean and variance of Keras's own training outputs

@@ -50,6 +50,7 @@ def serve_in_fresh_process(path, x, tmp_path):
     return calls
 
 
+@pytest.mark.slow
 @tensorflow_only
 def test_exported_model_serves_what_predict_gives(tmp_path):
     model = mcm.classifier(keras.layers.Dropout(0.5))
@@ -76,6 +77,7 @@ def test_exported_model_serves_what_predict_gives(tmp_path):
         mcm.assert_means_agree(later["mean"], first["mean"], 50, 50, later["variance"], first["variance"])
 
 
+@pytest.mark.slow
 @tensorflow_only
 def test_export_of_a_regression_and_a_multi_output_model(tmp_path):
     inputs = keras.Input((6,))
@@ -107,6 +109,7 @@ def test_export_refuses_a_folder_in_use(tmp_path):
     assert (tmp_path / "taken" / "file.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow
 @tensorflow_only
 def test_cli_export_and_predict_output_type(tmp_path, capsys):
     inputs = keras.Input((6,))
@@ -128,6 +131,7 @@ def test_cli_export_and_predict_output_type(tmp_path, capsys):
     assert "empty one" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @tensorflow_only
 def test_export_of_a_sequence_classifier(tmp_path):
     # Probabilities per time step, (N, T, C): entropies per input and step.
@@ -144,6 +148,7 @@ def test_export_of_a_sequence_classifier(tmp_path):
     np.testing.assert_allclose(served["mean"], expected.mean, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_cli_reads_several_inputs_and_output_types(tmp_path):
     a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
     hidden = keras.layers.Dropout(0.5)(keras.layers.Concatenate()([a, b]))
@@ -160,6 +165,7 @@ def test_cli_reads_several_inputs_and_output_types(tmp_path):
         assert data["value_mean"].shape == (5, 1)
 
 
+@pytest.mark.slow
 @tensorflow_only
 def test_export_of_a_dict_input_model_takes_a_dict(tmp_path):
     a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")

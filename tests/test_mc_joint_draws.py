@@ -11,7 +11,7 @@ import pytest
 
 import kerasdrop
 from tests import backend, utils
-from tests.layers.every_layer import CASES, IDS
+from tests.layers import every_layer
 
 # Enough that the samples of a layer with one bit of noise a sample (DropPath) all agree with probability 2**-19.
 SAMPLES = 20
@@ -64,7 +64,7 @@ def _assert_samples_differ(samples):
 
 
 @pytest.mark.parametrize("cut", list(CUTS))
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", every_layer.params())
 def test_copies_of_an_input_share_every_sample(case, cut):
     layer = case.make(seed=1) if not case.has_kernel else case.make(seed=1, kernel_initializer="glorot_uniform")
     x = _pool(case.input_shape)
@@ -78,7 +78,7 @@ def test_copies_of_an_input_share_every_sample(case, cut):
     np.testing.assert_allclose(again.samples[:, ::-1], result.samples, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", every_layer.params())
 def test_copies_of_an_input_draw_their_own_samples_by_default(case):
     layer = case.make(seed=1) if not case.has_kernel else case.make(seed=1, kernel_initializer="glorot_uniform")
     x = _pool(case.input_shape)
@@ -108,6 +108,7 @@ KERAS_NOISE = {
 }
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("cut", list(CUTS))
 @pytest.mark.parametrize("name", list(KERAS_NOISE))
 def test_keras_noise_layers_share_their_draws(name, cut):
@@ -146,6 +147,7 @@ MARGINALS = {
 }
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("name", list(MARGINALS))
 def test_each_input_has_the_same_distribution_in_both_modes(name):
     """Each element's mean and variance over 2,000 samples agree between the modes within 5 standard errors."""
@@ -294,6 +296,7 @@ def test_devices_of_a_data_parallel_distribution_share_the_networks_of_a_sample(
     _assert_replicas_share_networks_of_their_own(_model(kerasdrop.Dropout(0.5, seed=1), (1, 64)), x, distribution)
 
 
+@pytest.mark.slow
 @backend.tensorflow_only("SavedModel export")
 def test_an_exported_predictor_serves_joint_draws(tmp_path):
     """The SavedModel of a consistent predictor draws one network per sample for every input of a call: copies of

@@ -164,6 +164,7 @@ def _subclassed_readout():
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "build",
     [lambda: mcm.linear_readout(keras.layers.Dropout(0.5), READOUT), _subclassed_readout],
@@ -213,6 +214,7 @@ def _agree(model, x, samples=300):
     return result
 
 
+@pytest.mark.slow
 def test_sequential_nested_and_reloaded_models(tmp_path):
     # Fixed weights: with random ones, once in about 60 runs every ReLU unit of some input is off, and its output
     # does not vary at all.
@@ -302,6 +304,7 @@ def test_subclassed_model_with_batchnorm():
         kerasdrop.MCDropout(skipping, samples=3).predict(x, verbose=0)
 
 
+@backend.slow_on_jax
 def test_dropout_inside_layers_and_recurrent_dropout_are_reached():
     x = np.random.default_rng(3).uniform(0, 1, (3, 4, 6)).astype("float32")
     inputs = keras.Input((4, 6))
@@ -313,6 +316,7 @@ def test_dropout_inside_layers_and_recurrent_dropout_are_reached():
     _agree(model, x, samples=150)
 
 
+@backend.slow_on_jax
 def test_masked_sequences_keep_their_mask():
     keras.utils.set_random_seed(1)  # weights for which the padded steps would matter a lot (checked below)
     tokens = np.array([[3, 1, 4, 0, 0], [2, 7, 0, 0, 0]], "int32")
@@ -335,6 +339,7 @@ def test_masked_sequences_keep_their_mask():
     _agree(model, tokens, samples=200)
 
 
+@pytest.mark.slow
 def test_layers_with_losses_and_weights_of_their_own():
     x = np.random.default_rng(4).uniform(0, 1, (16, 6)).astype("float32")
     inputs = keras.Input((6,))
@@ -554,6 +559,7 @@ def _cell_rnn(cell, unroll):
     return keras.Model(inputs, keras.layers.RNN(cell, unroll=unroll, name="user_rnn")(inputs))
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("name", sorted(STEP_DRAWING_CELLS))
 def test_cell_drawing_every_step_inside_a_keras_rnn_loop(name):
     """The cell carries the number of the step in its state, which the RNN's loop carries like any state (TensorFlow's
@@ -567,6 +573,7 @@ def test_cell_drawing_every_step_inside_a_keras_rnn_loop(name):
     utils.assert_same_distribution(np.asarray(result.samples)[:, 0], direct)
 
 
+@backend.slow_on_jax
 def test_unrolled_rnn_samples_a_new_draw_at_every_step():
     """Unrolled, the RNN runs the step once per time step: MCDropout's samples have the distribution of independent
     training calls (a draw repeated at every step has a different variance)."""

@@ -97,6 +97,7 @@ def test_shipped_models_cover_every_kerasdrop_layer():
     assert not missing, f"no shipped model holds {missing}: add them to examples/make_saved_models.py and regenerate"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_model_loads_with_its_layers_and_outputs(name, generator):
     model, arrays = load(name)
@@ -112,6 +113,7 @@ def test_shipped_model_loads_with_its_layers_and_outputs(name, generator):
     assert bool(attributes) == (name in ("weight_noise_mlp", "pruning_mlp", "conv_cnn"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [name for name in NAMES if name != "compressed_mlp"])
 def test_shipped_model_mc_statistics(name):
     """The MC samples of the shipped models: the recorded draws on TensorFlow, the same distributions elsewhere.
@@ -154,6 +156,7 @@ def test_shipped_model_mc_statistics(name):
     assert np.max(arrays["mc_std"]) > 1e-3 and np.max(np.sqrt(variance)) > 1e-3  # the samples really varied
 
 
+@pytest.mark.slow
 def test_mc_model_stays_stochastic_after_loading(generator):
     model, arrays = load("mc_mlp")
     stochastic = [layer for layer in model.layers if isinstance(layer, (kerasdrop.Dropout, kerasdrop.GaussianDropout))]
@@ -165,6 +168,7 @@ def test_mc_model_stays_stochastic_after_loading(generator):
     assert all(layer.mc for layer in stochastic)  # the deterministic prediction restored Monte Carlo mode
 
 
+@pytest.mark.slow
 def test_compressed_model_is_plain_keras_and_matches_its_source():
     with zipfile.ZipFile(SAVED / "compressed_mlp.keras") as archive:
         assert "kerasdrop" not in archive.read("config.json").decode()

@@ -6,6 +6,9 @@ import pytest
 
 from tests import utils
 
+# A study run end to end: the full tier (`make test-all`).
+pytestmark = pytest.mark.slow
+
 TEST_IMAGES = 450  # the digits' test split
 
 

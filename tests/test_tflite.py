@@ -104,6 +104,7 @@ def signature_invocations(flatbuffer, inputs, count):
     return [[result[f"output_{index}"] for index in range(len(result))] for result in results]
 
 
+@pytest.mark.slow
 def test_every_layer_converts_and_matches_keras():
     """All layers in one conversion (one conversion per layer took most of this file's time); each output is
     compared with its layer's, at a batch size other than the traced one where the batch is dynamic."""
@@ -118,12 +119,14 @@ def test_every_layer_converts_and_matches_keras():
         np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(theirs), rtol=1e-5, atol=1e-6, err_msg=case.id)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [case for case in CASES if is_recurrent(case)], ids=lambda case: case.id)
 def test_unrolled_recurrent_layers_convert_with_a_dynamic_batch(case):
     model = keras.Sequential([keras.Input(case.input_shape[1:]), case.make(seed=1, unroll=True)])
     assert_converts_and_matches(model, normal_inputs((RUN_BATCH, *case.input_shape[1:])))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "pool_size, strides, padding, data_format, input_shape",
     [
@@ -197,6 +200,7 @@ def op_names(flatbuffer):
     return {op["op_name"] for op in tf.lite.Interpreter(model_content=flatbuffer)._get_ops_details()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make, x_shape, batch_size",
     [(feed_forward_model, (3, 8, 3), None), (recurrent_model, (4, 5, 3), 4)],
@@ -215,6 +219,7 @@ def test_every_invocation_is_a_monte_carlo_sample(make, x_shape, batch_size):
     utils.assert_same_distribution(samples, reference.samples)
 
 
+@pytest.mark.slow
 def test_every_layer_samples_in_tensorflow_lite():
     """Every draw of every layer goes through TensorFlow Lite's random builtins: a model of every layer converts with
     builtins only, and successive invocations on the same inputs give finite outputs that differ, for each layer."""
@@ -229,6 +234,7 @@ def test_every_layer_samples_in_tensorflow_lite():
         assert any(not np.array_equal(samples[0], sample) for sample in samples[1:]), case.id
 
 
+@pytest.mark.slow
 def test_bernoulli_masks_in_tensorflow_lite_keep_units_with_probability_keep():
     """Dropout(0.3) on 20,000 ones: kept units are 1/0.7, and their count is Binomial(20,000, 0.7)."""
     units = 20_000
@@ -239,6 +245,7 @@ def test_bernoulli_masks_in_tensorflow_lite_keep_units_with_probability_keep():
     assert_binomial_count(int(kept.sum()), units, 0.7)
 
 
+@pytest.mark.slow
 def test_dropconnect_masks_in_tensorflow_lite_keep_weights_with_probability_keep():
     """DropConnectDense(rate=0.5), whose packed masks become ``uniform < keep`` in TensorFlow Lite, with a kernel of
     ones and inputs of ones: each output times ``keep`` counts its kept weights, 20,000 Bernoulli(0.5) draws in all."""
@@ -251,6 +258,7 @@ def test_dropconnect_masks_in_tensorflow_lite_keep_weights_with_probability_keep
     assert_binomial_count(int(np.round(counts).sum()), inputs * units, 0.5)
 
 
+@pytest.mark.slow
 def test_gaussian_noise_in_tensorflow_lite_has_the_keras_mean_and_variance():
     """GaussianDropout(0.2) on 20,000 ones: N(1, 0.25) draws (mean and variance within 5 standard errors)."""
     units, variance = 20_000, 0.2 / 0.8
@@ -261,6 +269,7 @@ def test_gaussian_noise_in_tensorflow_lite_has_the_keras_mean_and_variance():
     assert abs(sample.var() - variance) <= SIGMAS * math.sqrt(2 * variance**2 / units)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("structure", ["list", "dict"])
 def test_several_inputs_are_found_by_name(structure):
     """A model of inputs ``a`` (dropped) and ``b`` (passed through), taken as a list or a dict."""
@@ -281,11 +290,13 @@ def test_several_inputs_are_found_by_name(structure):
     assert np.all((result[:, :3] == 0) | np.isclose(result[:, :3], 2.0 * x_a, rtol=1e-6))
 
 
+@pytest.mark.slow
 def test_gaussian_noise_converts_to_the_normal_builtin():
     model = keras.Sequential([keras.Input((6,)), kerasdrop.GaussianDropout(0.3), keras.layers.Dense(2)])
     assert "RANDOM_STANDARD_NORMAL" in op_names(kerasdrop.export_tflite(model))
 
 
+@pytest.mark.slow
 def test_plain_conversion_of_monte_carlo_mode_fails_where_export_tflite_converts():
     """``mc=True`` draws ``keras.random`` noise from a seed state: stateless random ops, no TensorFlow Lite builtin."""
     model = keras.Sequential([keras.Input((6,)), kerasdrop.Dropout(0.3, mc=True, seed=1)])
@@ -307,6 +318,7 @@ def seed_states(model):
     ]
 
 
+@pytest.mark.slow
 def test_the_model_is_left_as_it_was():
     """Weights, ``mc`` flags and seed states stay; later calls draw with keras.random from the layers' seeds, call
     for call as a twin that was never exported (its spatial dropout has ``mc=True``: test-time calls draw too)."""
@@ -331,6 +343,7 @@ def test_the_model_is_left_as_it_was():
         )
 
 
+@pytest.mark.slow
 def test_two_interpreters_draw_different_noise_even_under_a_global_seed():
     """The random builtins carry seeds 0 and 0: each interpreter seeds itself, whatever global seed was set."""
     keras.utils.set_random_seed(0)
@@ -341,6 +354,7 @@ def test_two_interpreters_draw_different_noise_even_under_a_global_seed():
     assert not np.array_equal(first, second)  # equal with probability 2**-64 if seeded differently
 
 
+@pytest.mark.slow
 def test_path_receives_the_flatbuffer(tmp_path):
     model = keras.Sequential([keras.Input((6,)), kerasdrop.Dropout(0.5)])
     path = tmp_path / "model.tflite"
@@ -392,6 +406,7 @@ def test_a_model_with_nothing_to_sample_is_refused(layers):
         kerasdrop.export_tflite(model)
 
 
+@pytest.mark.slow
 def test_recurrent_layers_need_a_static_batch_or_unrolling():
     model = recurrent_model()
     with pytest.raises(ValueError, match=r"batch_size=.*unroll=True"):
@@ -403,6 +418,7 @@ def test_recurrent_layers_need_a_static_batch_or_unrolling():
     assert not np.array_equal(samples[0], samples[1])
 
 
+@pytest.mark.slow
 def test_keras_noise_layers_warn_once_and_run_as_at_test_time():
     model = keras.Sequential(
         [keras.Input((64,)), keras.layers.Dropout(0.9, name="keras_dropout"), kerasdrop.Dropout(0.5, seed=1)]
@@ -442,6 +458,7 @@ class Rendezvous(keras.layers.Layer):
         return inputs
 
 
+@pytest.mark.slow
 def test_only_the_exporting_thread_draws_with_the_stateful_ops():
     """While export_tflite traces in one thread, a trace of the same model in another draws with keras.random."""
     rendezvous = Rendezvous()

@@ -1,111 +1,199 @@
-"""One small, representative configuration of every public kerasdrop layer, for checks that hold for all of them.
+"""The one table of layer cases: every public kerasdrop layer in a small, representative configuration, and the other
+configurations the family tests check.
 
-Each case builds the layer from keyword arguments that the checks add (``dtype``, ``seed``, ``mc``, kernel
-initializers) and names the input shape it takes. Layers with a non-default inference mode that computes something
-else at test time (DropConnect's Gaussian inference, max-pooling dropout's scaled pooling) get a case each.
+A case names the layer's class, the keyword arguments that build it and the input shape it takes. ``case.make(**kw)``
+builds the layer with the case's arguments updated by ``kw`` (the checks add ``dtype``, ``seed``, ``mc``, kernel
+initializers; a family test may replace an argument, say ``units``). Layers with a non-default inference mode that
+computes something else at test time (DropConnect's Gaussian inference, max-pooling dropout's scaled pooling) get a
+case each.
+
+`CASES` holds one case per layer (and per inference mode): the checks that hold for every layer run on these
+(`tests.layers.test_contract`, the precision, odd-input and joint-draw checks, TensorFlow Lite). `VARIANTS` holds the
+other configurations a family's own tests run on (another granularity, per-sample masks, another GRU layout, ...).
 """
 
 from collections.abc import Callable
 from typing import NamedTuple
 
 import keras
+import pytest
 
 import kerasdrop
+from tests import backend
 
 
 class LayerCase(NamedTuple):
     id: str
-    make: Callable  # make(**kwargs) -> layer; kwargs: dtype, seed, mc, and kernel_initializer where has_kernel
+    layer_class: type
+    arguments: dict  # the constructor's keyword arguments
     input_shape: tuple
     has_kernel: bool = False
+    wrapped: Callable | None = None  # Concrete wrappers: makes the wrapped Keras layer (takes dtype, initializer)
+
+    def make(self, **kwargs):
+        """The layer, from the case's arguments updated with ``kwargs``."""
+        arguments = {**self.arguments, **kwargs}
+        if self.wrapped is None:
+            return self.layer_class(**arguments)
+        # A wrapper passes its dtype to the wrapped layer too; the kernel initializer is the wrapped layer's alone.
+        inner = {key: arguments.pop(key) for key in ("kernel_initializer",) if key in arguments}
+        if "dtype" in arguments:
+            inner["dtype"] = arguments["dtype"]
+        return self.layer_class(self.wrapped(**inner), **arguments)
 
 
-def _kernel_kwargs(kwargs):
-    """Splits the kwargs a wrapped Keras layer takes (its dtype and initializer) from the wrapper's own."""
-    inner = {key: kwargs.pop(key) for key in ("kernel_initializer",) if key in kwargs}
-    if "dtype" in kwargs:
-        inner["dtype"] = kwargs["dtype"]
-    return inner
+def _dense(**kwargs):
+    return keras.layers.Dense(4, **kwargs)
 
 
-def _concrete(**kwargs):
-    inner = _kernel_kwargs(kwargs)
-    return kerasdrop.ConcreteDropout(keras.layers.Dense(4, **inner), **kwargs)
+def _conv(**kwargs):
+    return keras.layers.Conv2D(3, 2, **kwargs)
 
 
-def _concrete_spatial(**kwargs):
-    inner = _kernel_kwargs(kwargs)
-    return kerasdrop.ConcreteSpatialDropout2D(keras.layers.Conv2D(3, 2, **inner), **kwargs)
+def _variant(base, suffix, **changes):
+    """The case ``base`` with some arguments changed, named ``<base id>-<suffix>``."""
+    return base._replace(id=f"{base.id}-{suffix}", arguments={**base.arguments, **changes})
 
+
+_VARIATIONAL_DENSE = LayerCase("VariationalDense", kerasdrop.VariationalDense, {"units": 4}, (4, 6), True)
+_DROPCONNECT_DENSE = LayerCase("DropConnectDense", kerasdrop.DropConnectDense, {"units": 4, "rate": 0.5}, (4, 6), True)
+_DROPCONNECT_CONV = LayerCase(
+    "DropConnectConv2D", kerasdrop.DropConnectConv2D, {"filters": 3, "kernel_size": 2, "rate": 0.5}, (2, 5, 5, 2), True
+)
+_SPARSE_CONV = LayerCase(
+    "SparseVariationalConv2D", kerasdrop.SparseVariationalConv2D, {"filters": 3, "kernel_size": 2}, (2, 5, 5, 2), True
+)
+_CUTOUT = LayerCase("Cutout", kerasdrop.Cutout, {"size": 2}, (2, 6, 6, 3))
+_MAX_DROP = LayerCase("MaxDrop2D", kerasdrop.MaxDrop2D, {"rate": 0.3}, (2, 4, 4, 3))
+# Recurrent cases: input dropout, and the layer's own noise on the recurrent path.
+_VARIATIONAL_GRU = LayerCase(
+    "VariationalGRU", kerasdrop.VariationalGRU, {"units": 4, "dropout": 0.3, "recurrent_dropout": 0.4}, (2, 5, 3), True
+)
+_SEMENIUTA_GRU = LayerCase(
+    "SemeniutaGRU", kerasdrop.SemeniutaGRU, {"units": 4, "recurrent_dropout": 0.4, "dropout": 0.3}, (2, 5, 3), True
+)
 
 CASES = (
-    LayerCase("Dropout", lambda **kw: kerasdrop.Dropout(0.5, **kw), (4, 8)),
-    LayerCase("Dropout-weight_scaling", lambda **kw: kerasdrop.Dropout(0.3, scaling="weight_scaling", **kw), (4, 8)),
-    LayerCase("GaussianDropout", lambda **kw: kerasdrop.GaussianDropout(0.5, **kw), (4, 8)),
-    LayerCase("StochasticDropout", lambda **kw: kerasdrop.StochasticDropout(0.4, 0.1, **kw), (4, 8)),
-    LayerCase("SpatialDropout1D", lambda **kw: kerasdrop.SpatialDropout1D(0.5, **kw), (2, 5, 4)),
-    LayerCase("SpatialDropout2D", lambda **kw: kerasdrop.SpatialDropout2D(0.5, **kw), (2, 4, 4, 3)),
-    LayerCase("SpatialDropout3D", lambda **kw: kerasdrop.SpatialDropout3D(0.5, **kw), (2, 3, 3, 3, 2)),
-    LayerCase("DropPath", lambda **kw: kerasdrop.DropPath(0.5, **kw), (4, 3, 5)),
-    LayerCase("DropConnectDense", lambda **kw: kerasdrop.DropConnectDense(4, rate=0.5, **kw), (4, 6), True),
+    LayerCase("Dropout", kerasdrop.Dropout, {"rate": 0.5}, (4, 8)),
+    LayerCase("Dropout-weight_scaling", kerasdrop.Dropout, {"rate": 0.3, "scaling": "weight_scaling"}, (4, 8)),
+    LayerCase("GaussianDropout", kerasdrop.GaussianDropout, {"rate": 0.5}, (4, 8)),
+    LayerCase("StochasticDropout", kerasdrop.StochasticDropout, {"mean_rate": 0.4, "stddev": 0.1}, (4, 8)),
+    LayerCase("SpatialDropout1D", kerasdrop.SpatialDropout1D, {"rate": 0.5}, (2, 5, 4)),
+    LayerCase("SpatialDropout2D", kerasdrop.SpatialDropout2D, {"rate": 0.5}, (2, 4, 4, 3)),
+    LayerCase("SpatialDropout3D", kerasdrop.SpatialDropout3D, {"rate": 0.5}, (2, 3, 3, 3, 2)),
+    LayerCase("DropPath", kerasdrop.DropPath, {"rate": 0.5}, (4, 3, 5)),
+    _DROPCONNECT_DENSE,
+    _variant(_DROPCONNECT_DENSE, "gaussian", rate=0.3, activation="relu", inference="gaussian"),
+    _DROPCONNECT_CONV,
+    _variant(_DROPCONNECT_CONV, "gaussian", rate=0.3, activation="relu", inference="gaussian"),
+    LayerCase("StandoutDense", kerasdrop.StandoutDense, {"units": 4}, (4, 6), True),
+    LayerCase("FastDropoutDense", kerasdrop.FastDropoutDense, {"units": 4, "rate": 0.5}, (4, 6), True),
+    _VARIATIONAL_DENSE,
+    LayerCase("SparseVariationalDense", kerasdrop.SparseVariationalDense, {"units": 4}, (4, 6), True),
+    _SPARSE_CONV,
+    LayerCase("ConcreteDropout", kerasdrop.ConcreteDropout, {}, (4, 6), True, _dense),
+    LayerCase("ConcreteSpatialDropout2D", kerasdrop.ConcreteSpatialDropout2D, {}, (2, 5, 5, 2), True, _conv),
+    LayerCase("StructuredBayesianPruning", kerasdrop.StructuredBayesianPruning, {}, (2, 4, 4, 3)),
+    _CUTOUT,
+    LayerCase("DropBlock2D", kerasdrop.DropBlock2D, {"rate": 0.2, "block_size": 3}, (2, 8, 8, 3)),
+    LayerCase("AvgPoolingDropout2D", kerasdrop.AvgPoolingDropout2D, {"rate": 0.3}, (2, 6, 6, 3)),
+    LayerCase("MaxPoolingDropout2D", kerasdrop.MaxPoolingDropout2D, {"rate": 0.3}, (2, 6, 6, 3)),
     LayerCase(
-        "DropConnectDense-gaussian",
-        lambda **kw: kerasdrop.DropConnectDense(4, rate=0.3, activation="relu", inference="gaussian", **kw),
-        (4, 6),
-        True,
+        "MaxPoolingDropout2D-scaled", kerasdrop.MaxPoolingDropout2D, {"rate": 0.3, "inference": "scaled"}, (2, 6, 6, 3)
     ),
-    LayerCase("DropConnectConv2D", lambda **kw: kerasdrop.DropConnectConv2D(3, 2, rate=0.5, **kw), (2, 5, 5, 2), True),
-    LayerCase(
-        "DropConnectConv2D-gaussian",
-        lambda **kw: kerasdrop.DropConnectConv2D(3, 2, rate=0.3, activation="relu", inference="gaussian", **kw),
-        (2, 5, 5, 2),
-        True,
-    ),
-    LayerCase("StandoutDense", lambda **kw: kerasdrop.StandoutDense(4, **kw), (4, 6), True),
-    LayerCase("FastDropoutDense", lambda **kw: kerasdrop.FastDropoutDense(4, rate=0.5, **kw), (4, 6), True),
-    LayerCase("VariationalDense", lambda **kw: kerasdrop.VariationalDense(4, **kw), (4, 6), True),
-    LayerCase("SparseVariationalDense", lambda **kw: kerasdrop.SparseVariationalDense(4, **kw), (4, 6), True),
-    LayerCase(
-        "SparseVariationalConv2D", lambda **kw: kerasdrop.SparseVariationalConv2D(3, 2, **kw), (2, 5, 5, 2), True
-    ),
-    LayerCase("ConcreteDropout", _concrete, (4, 6), True),
-    LayerCase("ConcreteSpatialDropout2D", _concrete_spatial, (2, 5, 5, 2), True),
-    LayerCase("StructuredBayesianPruning", lambda **kw: kerasdrop.StructuredBayesianPruning(**kw), (2, 4, 4, 3)),
-    LayerCase("Cutout", lambda **kw: kerasdrop.Cutout(2, **kw), (2, 6, 6, 3)),
-    LayerCase("DropBlock2D", lambda **kw: kerasdrop.DropBlock2D(0.2, 3, **kw), (2, 8, 8, 3)),
-    LayerCase("AvgPoolingDropout2D", lambda **kw: kerasdrop.AvgPoolingDropout2D(0.3, **kw), (2, 6, 6, 3)),
-    LayerCase("MaxPoolingDropout2D", lambda **kw: kerasdrop.MaxPoolingDropout2D(0.3, **kw), (2, 6, 6, 3)),
-    LayerCase(
-        "MaxPoolingDropout2D-scaled",
-        lambda **kw: kerasdrop.MaxPoolingDropout2D(0.3, inference="scaled", **kw),
-        (2, 6, 6, 3),
-    ),
-    LayerCase("MaxDrop2D", lambda **kw: kerasdrop.MaxDrop2D(0.3, **kw), (2, 4, 4, 3)),
+    _MAX_DROP,
     LayerCase(
         "VariationalLSTM",
-        lambda **kw: kerasdrop.VariationalLSTM(4, dropout=0.3, recurrent_dropout=0.3, **kw),
+        kerasdrop.VariationalLSTM,
+        {"units": 4, "dropout": 0.3, "recurrent_dropout": 0.4},
         (2, 5, 3),
         True,
     ),
+    _VARIATIONAL_GRU,
+    LayerCase("RNNDropLSTM", kerasdrop.RNNDropLSTM, {"units": 4, "cell_dropout": 0.4, "dropout": 0.3}, (2, 5, 3), True),
     LayerCase(
-        "VariationalGRU",
-        lambda **kw: kerasdrop.VariationalGRU(4, dropout=0.3, recurrent_dropout=0.3, **kw),
+        "SemeniutaLSTM",
+        kerasdrop.SemeniutaLSTM,
+        {"units": 4, "recurrent_dropout": 0.4, "dropout": 0.3},
         (2, 5, 3),
         True,
     ),
-    LayerCase("RNNDropLSTM", lambda **kw: kerasdrop.RNNDropLSTM(4, cell_dropout=0.3, **kw), (2, 5, 3), True),
-    LayerCase("SemeniutaLSTM", lambda **kw: kerasdrop.SemeniutaLSTM(4, recurrent_dropout=0.3, **kw), (2, 5, 3), True),
-    LayerCase("SemeniutaGRU", lambda **kw: kerasdrop.SemeniutaGRU(4, recurrent_dropout=0.3, **kw), (2, 5, 3), True),
+    _SEMENIUTA_GRU,
     LayerCase(
         "ZoneoutLSTM",
-        lambda **kw: kerasdrop.ZoneoutLSTM(4, cell_zoneout=0.3, hidden_zoneout=0.2, **kw),
+        kerasdrop.ZoneoutLSTM,
+        {"units": 4, "cell_zoneout": 0.4, "hidden_zoneout": 0.3, "dropout": 0.3},
         (2, 5, 3),
         True,
     ),
-    LayerCase("ZoneoutGRU", lambda **kw: kerasdrop.ZoneoutGRU(4, zoneout=0.3, **kw), (2, 5, 3), True),
+    LayerCase("ZoneoutGRU", kerasdrop.ZoneoutGRU, {"units": 4, "zoneout": 0.4, "dropout": 0.3}, (2, 5, 3), True),
+)
+
+# Semeniuta's masks drawn once per sequence rather than at every step, with no input dropout.
+_PER_SEQUENCE = {"units": 4, "recurrent_dropout": 0.4, "per_step": False}
+
+VARIANTS = (
+    _variant(_VARIATIONAL_DENSE, "weight", granularity="weight"),
+    _variant(_VARIATIONAL_DENSE, "layer", granularity="layer"),
+    # The same layer on sequences: a Dense layer acts on the last axis.
+    _VARIATIONAL_DENSE._replace(id="VariationalDense-sequence", input_shape=(2, 4, 6)),
+    _variant(_SPARSE_CONV, "channels_first", strides=2, data_format="channels_first")._replace(
+        input_shape=(2, 2, 5, 5)
+    ),
+    _variant(_SPARSE_CONV, "grouped", filters=4, kernel_size=3, groups=2, dilation_rate=2, padding="same")._replace(
+        input_shape=(2, 6, 6, 4)
+    ),
+    _variant(_DROPCONNECT_DENSE, "weight_scaling", scaling="weight_scaling"),
+    _variant(_DROPCONNECT_DENSE, "per_sample", per_sample=True),
+    _variant(_DROPCONNECT_CONV, "per_sample", per_sample=True),
+    _variant(_CUTOUT, "fraction", size=0.4, holes=2, fill_value=0.5),
+    _variant(_MAX_DROP, "channel", mode="channel"),
+    LayerCase("SemeniutaLSTM-per_sequence", kerasdrop.SemeniutaLSTM, _PER_SEQUENCE, (2, 5, 3), True),
+    LayerCase("SemeniutaGRU-per_sequence", kerasdrop.SemeniutaGRU, _PER_SEQUENCE, (2, 5, 3), True),
+    # Keras's other GRU layout: one bias, and the reset gate applied to h_{t-1} before the recurrent product.
+    _variant(_VARIATIONAL_GRU, "reset_before", reset_after=False),
+    _variant(_SEMENIUTA_GRU, "reset_before", reset_after=False),
+    # Without input dropout: with zoneout 0 it trains as Keras's GRU does.
+    LayerCase(
+        "ZoneoutGRU-reset_before",
+        kerasdrop.ZoneoutGRU,
+        {"units": 4, "zoneout": 0.4, "reset_after": False},
+        (2, 5, 3),
+        True,
+    ),
 )
 
 IDS = [case.id for case in CASES]
+
+# One case of each family (each module of `kerasdrop.layers`). On JAX, where XLA compiles every case's programs anew
+# (seconds a case), the costly tests that run on every case run on these in `make test` and on all in `make test-all`.
+ONE_PER_FAMILY = {
+    "Dropout",
+    "DropConnectDense",
+    "VariationalDense",
+    "ConcreteDropout",
+    "StructuredBayesianPruning",
+    "Cutout",
+    "MaxPoolingDropout2D",
+    "SemeniutaLSTM",
+}
+
+
+def params(cases=CASES):
+    """``cases`` as pytest parameters named by their ids, those outside `ONE_PER_FAMILY` marked `slow` on JAX."""
+    return [
+        pytest.param(case, id=case.id, marks=[] if case.id in ONE_PER_FAMILY else backend.SLOW_ON_JAX) for case in cases
+    ]
+
+
+BY_ID = {case.id: case for case in CASES + VARIANTS}
+assert len(BY_ID) == len(CASES) + len(VARIANTS), "two cases share an id"
+
+
+def make(case_id, **kwargs):
+    """The layer of the case ``case_id`` (in `CASES` or `VARIANTS`), with ``kwargs`` updating its arguments."""
+    return BY_ID[case_id].make(**kwargs)
+
 
 # The cases that also take inputs of a higher rank: elementwise layers, and Dense layers (on the last axis).
 ANY_RANK = {
@@ -145,6 +233,6 @@ RECURRENT = {
 
 
 def beyond_the_cases(names):
-    """Those of a family's configuration ``names`` that no case here covers. The family's own tests of new noise,
-    seeds, ``mc`` and config run on these; `tests.layers.test_contract` runs them on every case."""
+    """Those of a family's configuration ``names`` that no case of `CASES` covers. The family's own tests of new
+    noise, seeds, ``mc`` and config run on these; `tests.layers.test_contract` runs them on every case."""
     return [name for name in names if name not in IDS]

@@ -7,39 +7,40 @@ import numpy as np
 
 import kerasdrop
 from tests import utils
+from tests.layers import every_layer
 
-PER_SEQUENCE = {"recurrent_dropout": 0.4, "per_step": False}
-# name -> (layer class, dropout arguments, the Keras layer it replaces)
+# The recurrent configurations of `tests.layers.every_layer`, in this order.
+NAMES = [
+    "VariationalLSTM",
+    "RNNDropLSTM",
+    "SemeniutaLSTM",
+    "SemeniutaLSTM-per_sequence",
+    "VariationalGRU",
+    "SemeniutaGRU",
+    "SemeniutaGRU-per_sequence",
+    "VariationalGRU-reset_before",
+    "SemeniutaGRU-reset_before",
+    "ZoneoutLSTM",
+    "ZoneoutGRU",
+    "ZoneoutGRU-reset_before",
+]
+
+
+def _keras_layer(case):
+    """The Keras layer a case's layer replaces: LSTM, or GRU in the case's layout."""
+    if issubclass(case.layer_class.cell_class, keras.layers.GRUCell):
+        return functools.partial(keras.layers.GRU, reset_after=case.arguments.get("reset_after", True))
+    return keras.layers.LSTM
+
+
+# name -> (layer class, noise arguments (every argument of the case but `units`), the Keras layer it replaces)
 VARIANTS = {
-    "VariationalLSTM": (kerasdrop.VariationalLSTM, {"dropout": 0.3, "recurrent_dropout": 0.4}, keras.layers.LSTM),
-    "RNNDropLSTM": (kerasdrop.RNNDropLSTM, {"cell_dropout": 0.4, "dropout": 0.3}, keras.layers.LSTM),
-    "SemeniutaLSTM": (kerasdrop.SemeniutaLSTM, {"recurrent_dropout": 0.4, "dropout": 0.3}, keras.layers.LSTM),
-    "SemeniutaLSTM-per_sequence": (kerasdrop.SemeniutaLSTM, PER_SEQUENCE, keras.layers.LSTM),
-    "VariationalGRU": (kerasdrop.VariationalGRU, {"dropout": 0.3, "recurrent_dropout": 0.4}, keras.layers.GRU),
-    "SemeniutaGRU": (kerasdrop.SemeniutaGRU, {"recurrent_dropout": 0.4, "dropout": 0.3}, keras.layers.GRU),
-    "SemeniutaGRU-per_sequence": (kerasdrop.SemeniutaGRU, PER_SEQUENCE, keras.layers.GRU),
-    # Keras's other GRU layout: one bias, and the reset gate applied to h_{t-1} before the recurrent product.
-    "VariationalGRU-reset_before": (
-        kerasdrop.VariationalGRU,
-        {"dropout": 0.3, "recurrent_dropout": 0.4, "reset_after": False},
-        functools.partial(keras.layers.GRU, reset_after=False),
-    ),
-    "SemeniutaGRU-reset_before": (
-        kerasdrop.SemeniutaGRU,
-        {"recurrent_dropout": 0.4, "dropout": 0.3, "reset_after": False},
-        functools.partial(keras.layers.GRU, reset_after=False),
-    ),
-    "ZoneoutLSTM": (
-        kerasdrop.ZoneoutLSTM,
-        {"cell_zoneout": 0.4, "hidden_zoneout": 0.3, "dropout": 0.3},
-        keras.layers.LSTM,
-    ),
-    "ZoneoutGRU": (kerasdrop.ZoneoutGRU, {"zoneout": 0.4, "dropout": 0.3}, keras.layers.GRU),
-    "ZoneoutGRU-reset_before": (
-        kerasdrop.ZoneoutGRU,
-        {"zoneout": 0.4, "reset_after": False},
-        functools.partial(keras.layers.GRU, reset_after=False),
-    ),
+    name: (
+        every_layer.BY_ID[name].layer_class,
+        {key: value for key, value in every_layer.BY_ID[name].arguments.items() if key != "units"},
+        _keras_layer(every_layer.BY_ID[name]),
+    )
+    for name in NAMES
 }
 # Zoneout's test-time output is an expectation that differs from the Keras layer's (unless every zoneout is 0).
 IDENTITY_AT_TEST_TIME = [name for name in VARIANTS if not name.startswith("Zoneout")]
@@ -50,8 +51,8 @@ UNITS = 6
 
 
 def factory(name, units=UNITS, **overrides):
-    cls, rates, _ = VARIANTS[name]
-    return lambda **kw: cls(units, **{**rates, "return_sequences": True, **overrides, **kw})
+    """Makes the layers of the configuration ``name``, returning sequences, with ``units`` units."""
+    return lambda **kw: every_layer.make(name, **{"units": units, "return_sequences": True, **overrides, **kw})
 
 
 def seeded_factory(name, units=UNITS):

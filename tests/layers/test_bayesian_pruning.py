@@ -288,6 +288,7 @@ def factory(**kwargs):
 X = np.random.default_rng(5).uniform(0.5, 1.5, size=(8, 16)).astype("float32")
 
 
+@pytest.mark.slow
 def test_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):
     model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8), factory(mc=True), keras.layers.Dense(3)])
     utils.assert_mc_stays_stochastic(model, X, tmp_path)
@@ -306,6 +307,7 @@ def test_config_round_trip():
     )
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip_keeps_weights_and_outputs(tmp_path):
     model = keras.Sequential(
         [
@@ -342,6 +344,7 @@ def test_dtype_policies(policy):
     assert keras.backend.standardize_dtype(layer.losses[-1].dtype) == "float32"
 
 
+@pytest.mark.slow
 def test_mixed_precision_model_trains_with_finite_loss():
     model = keras.Sequential(
         [

@@ -10,21 +10,12 @@ from scipy import special
 import kerasdrop
 from kerasdrop.datasets import load_digits
 from tests import backend, utils
+from tests.layers.every_layer import make
 
 FLOOR = 1e-7  # u is drawn in [1e-7, 1)
 
-FACTORIES = {
-    "ConcreteDropout": lambda dtype=None, **kw: kerasdrop.ConcreteDropout(
-        keras.layers.Dense(4, dtype=dtype),
-        **({"dtype": dtype} if dtype else {}),
-        **{"init_min": 0.3, "init_max": 0.3, **kw},
-    ),
-    "ConcreteSpatialDropout2D": lambda dtype=None, **kw: kerasdrop.ConcreteSpatialDropout2D(
-        keras.layers.Conv2D(3, 2, dtype=dtype),
-        **({"dtype": dtype} if dtype else {}),
-        **{"init_min": 0.3, "init_max": 0.3, **kw},
-    ),
-}
+# The family's configurations in `tests.layers.every_layer`.
+FAMILY = ["ConcreteDropout", "ConcreteSpatialDropout2D"]
 
 
 def sample_input(name, seed=0, batch=16):
@@ -176,6 +167,7 @@ def test_learned_rate_receives_the_finite_difference_gradient():
         assert abs(float(gradient)) > 1e-3
 
 
+@pytest.mark.slow
 def test_rate_changes_in_training_and_is_saved_exactly(tmp_path):
     keras.utils.set_random_seed(0)
     (x, y), (x_test, y_test) = load_digits("flat")
@@ -199,6 +191,7 @@ def test_rate_changes_in_training_and_is_saved_exactly(tmp_path):
     np.testing.assert_array_equal(reloaded.predict(x[:20], verbose=0), model.predict(x[:20], verbose=0))
 
 
+@pytest.mark.slow
 def test_spatial_variant_trains_on_digits():
     keras.utils.set_random_seed(0)
     (x, y), (x_test, y_test) = load_digits("image")
@@ -235,11 +228,12 @@ def test_wrapper_exposes_its_weights():
 # New noise at each call and each fit step, seeds, mc and saving: tests/layers/test_contract.py.
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_noise_is_drawn_per_example(name):
-    assert not FACTORIES[name]().noise_shared_across_batch
+    assert not make(name).noise_shared_across_batch
 
 
+@pytest.mark.slow
 def test_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):
     branches = {
         "ConcreteDropout": [keras.layers.Flatten(), kerasdrop.ConcreteDropout(keras.layers.Dense(4), mc=True)],
@@ -266,9 +260,9 @@ def test_config_keeps_arguments_and_the_wrapped_layer():
 
 
 @pytest.mark.parametrize("policy", ["float16", "bfloat16", "mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_dtype_policies(name, policy):
-    layer = FACTORIES[name](dtype=policy)
+    layer = make(name, dtype=policy)
     utils.assert_dtype_policy(lambda dtype: layer, sample_input(name), policy)
     assert keras.backend.standardize_dtype(layer.p_logit.dtype) == layer.variable_dtype
     (loss,) = layer.losses
@@ -338,7 +332,7 @@ def test_spatial_bad_data_format_and_rank():
         kerasdrop.ConcreteSpatialDropout2D(keras.layers.Conv2D(2, 2))(np.ones((2, 4, 4), "float32"))
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_integer_inputs_raise(name):
     with pytest.raises(TypeError, match="floating-point inputs"):
-        FACTORIES[name]()(sample_input(name).astype("int32"), training=True)
+        make(name)(sample_input(name).astype("int32"), training=True)

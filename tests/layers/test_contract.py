@@ -4,7 +4,8 @@ Each family's own tests check the mathematics; this module checks, for each case
 a user of any backend relies on: new noise at each training call (eager and compiled), the same noise from the same
 seed, a deterministic test mode, sampling at test time with ``mc=True``, new noise at each step of ``fit``,
 gradients that reach every trainable weight and the inputs, a `.keras` round trip with the same test outputs, and
-`.keras` files saved on each backend that load on this one and give the outputs their backend computed.
+`.keras` files saved on each backend that load on this one and give the outputs their backend computed. The `fit`
+and `.keras` legs are marked `slow` (`make test-all`); the calls, seeds and gradients run in `make test` too.
 """
 
 import keras
@@ -13,7 +14,7 @@ import pytest
 
 import kerasdrop
 from tests import backend, utils
-from tests.layers import saved_on_every_backend
+from tests.layers import every_layer, saved_on_every_backend
 from tests.layers.every_layer import CASES, IDS, RECURRENT
 
 # Outputs of a model saved on another backend: float32 arithmetic in another order (convolution and matrix product
@@ -35,7 +36,7 @@ def _input(case, seed=0):
     return np.random.default_rng(seed).normal(size=case.input_shape).astype("float32")
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", every_layer.params())
 def test_noise_is_new_at_each_call_and_repeats_with_the_seed(case):
     x = _input(case)
     utils.assert_fresh_noise_each_call(lambda: _layer(case, seed=1), x)
@@ -51,12 +52,13 @@ def test_test_mode_is_deterministic_and_mc_samples(case):
     assert utils.calls_differ(lambda: sampling(x)), "mc=True was deterministic at test time"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_fit_draws_new_noise_at_each_step(case):
     utils.assert_fresh_noise_in_fit(_layer(case, seed=1), _input(case))
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", every_layer.params())
 def test_gradients_reach_the_inputs_and_every_trainable_weight(case):
     layer = _layer(case, seed=1)
     x = _input(case)
@@ -78,6 +80,7 @@ def test_gradients_reach_the_inputs_and_every_trainable_weight(case):
         assert np.any(gradient != 0), f"zero gradient of {variable.path}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_keras_file_round_trip_keeps_test_outputs_and_mc(case, tmp_path):
     x = _input(case)
@@ -103,6 +106,7 @@ def saved(request):
     return model, dict(zip(model.output_names, outputs, strict=True)), arrays
 
 
+@pytest.mark.slow
 def test_saved_models_hold_every_case(saved):
     model, _, arrays = saved
     names = [saved_on_every_backend.tensor_name(case_id) for case_id in IDS]
@@ -113,6 +117,7 @@ def test_saved_models_hold_every_case(saved):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_model_saved_on_any_backend_gives_its_outputs_here(saved, case):
     _, outputs, arrays = saved

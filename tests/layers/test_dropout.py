@@ -8,19 +8,21 @@ import pytest
 
 import kerasdrop
 from tests import backend, utils
+from tests.layers.every_layer import make
 
 SPATIAL = {1: kerasdrop.SpatialDropout1D, 2: kerasdrop.SpatialDropout2D, 3: kerasdrop.SpatialDropout3D}
 
-# One factory per layer, taking keyword overrides; used by the contract tests shared by every layer.
-FACTORIES = {
-    "Dropout": lambda **kw: kerasdrop.Dropout(**{"rate": 0.5, **kw}),
-    "Dropout-weight_scaling": lambda **kw: kerasdrop.Dropout(**{"rate": 0.5, "scaling": "weight_scaling", **kw}),
-    "GaussianDropout": lambda **kw: kerasdrop.GaussianDropout(**{"rate": 0.5, **kw}),
-    "StochasticDropout": lambda **kw: kerasdrop.StochasticDropout(**{"mean_rate": 0.5, "stddev": 0.1, **kw}),
-    "SpatialDropout1D": lambda **kw: kerasdrop.SpatialDropout1D(**{"rate": 0.5, **kw}),
-    "SpatialDropout2D": lambda **kw: kerasdrop.SpatialDropout2D(**{"rate": 0.5, **kw}),
-    "SpatialDropout3D": lambda **kw: kerasdrop.SpatialDropout3D(**{"rate": 0.5, **kw}),
-}
+# The family's configurations in `tests.layers.every_layer`.
+FAMILY = [
+    "Dropout",
+    "Dropout-weight_scaling",
+    "GaussianDropout",
+    "StochasticDropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+]
+# Inputs larger than the cases' own, for the checks that count dropped units.
 INPUT_SHAPES = {
     "SpatialDropout1D": (4, 5, 8),
     "SpatialDropout2D": (4, 5, 5, 8),
@@ -36,10 +38,10 @@ def sample_input(name, seed=0):
 # ---------------------------------------------------------------- identity at test time and at rate 0
 
 
-@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "Dropout-weight_scaling"])
+@pytest.mark.parametrize("name", [n for n in FAMILY if n != "Dropout-weight_scaling"])
 def test_identity_at_test_time(name):
     x = sample_input(name)
-    layer = FACTORIES[name](seed=1)
+    layer = make(name, seed=1)
     np.testing.assert_array_equal(utils.to_numpy(layer(x)), x)
     np.testing.assert_array_equal(utils.to_numpy(layer(x, training=False)), x)
 
@@ -250,9 +252,9 @@ def test_different_seeds_differ():
     assert not np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "GaussianDropout"])
+@pytest.mark.parametrize("name", [n for n in FAMILY if n != "GaussianDropout"])
 def test_dropped_inf_and_nan_are_zero(name):
-    utils.assert_dropped_non_finite_values_are_zero(FACTORIES[name](seed=3), sample_input(name))
+    utils.assert_dropped_non_finite_values_are_zero(make(name, seed=3), sample_input(name))
 
 
 class FrozenMaskDense(keras.layers.Dense):
@@ -265,6 +267,7 @@ class FrozenMaskDense(keras.layers.Dense):
         return super().call(inputs)
 
 
+@pytest.mark.slow
 def test_fresh_noise_check_fails_when_the_noise_repeats():
     x = np.random.default_rng(0).normal(size=(8, 6)).astype("float32")
     with pytest.raises(AssertionError, match="repeated the same noise"):
@@ -274,10 +277,10 @@ def test_fresh_noise_check_fails_when_the_noise_repeats():
 # ---------------------------------------------------------------- Monte Carlo mode
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_mc_layer_is_stochastic_without_training(name):
     x = sample_input(name)
-    layer = FACTORIES[name](mc=True)
+    layer = make(name, mc=True)
     assert not np.array_equal(utils.to_numpy(layer(x)), utils.to_numpy(layer(x)))
 
 
@@ -291,11 +294,13 @@ def _mlp(layer):
     return keras.Sequential([keras.Input((16,)), keras.layers.Dense(8), layer, keras.layers.Dense(3)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["Dropout", "GaussianDropout", "StochasticDropout"])
 def test_mc_stays_stochastic_through_predict_reload_and_export(name, tmp_path):
-    utils.assert_mc_stays_stochastic(_mlp(FACTORIES[name](mc=True)), sample_input("Dropout"), tmp_path)
+    utils.assert_mc_stays_stochastic(_mlp(make(name, mc=True)), sample_input("Dropout"), tmp_path)
 
 
+@pytest.mark.slow
 def test_spatial_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):
     model = keras.Sequential(
         [
@@ -329,9 +334,9 @@ def test_mc_flag_is_saved_in_config():
 # ---------------------------------------------------------------- config and saving
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_config_round_trip(name):
-    utils.assert_config_round_trip(FACTORIES[name](seed=3, mc=True, name="noise"))
+    utils.assert_config_round_trip(make(name, seed=3, mc=True, name="noise"))
 
 
 def test_config_round_trip_with_noise_shape_and_data_format():
@@ -339,6 +344,7 @@ def test_config_round_trip_with_noise_shape_and_data_format():
     utils.assert_config_round_trip(kerasdrop.SpatialDropout2D(0.3, data_format="channels_first"))
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip_keeps_layers_and_outputs(tmp_path):
     model = keras.Sequential(
         [
@@ -363,9 +369,9 @@ def test_keras_file_round_trip_keeps_layers_and_outputs(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["float16", "bfloat16", "mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_dtype_policies(name, policy):
-    utils.assert_dtype_policy(FACTORIES[name], sample_input(name), policy)
+    utils.assert_dtype_policy(lambda **kw: make(name, **kw), sample_input(name), policy)
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_float16", "bfloat16"])
@@ -494,11 +500,11 @@ def test_spatial_wrong_rank(rank, shape):
         SPATIAL[rank](0.5)(np.ones(shape, "float32"))
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_integer_inputs_raise(name):
     x = sample_input(name).astype("int32")
     with pytest.raises(TypeError, match="floating-point inputs"):
-        FACTORIES[name]()(x, training=True)
+        make(name)(x, training=True)
 
 
 def test_noise_shared_across_batch_flags():

@@ -1,5 +1,6 @@
 """Structured image dropout: Cutout and DropBlock2D."""
 
+import functools
 import itertools
 
 import keras
@@ -9,16 +10,13 @@ import pytest
 import kerasdrop
 from kerasdrop.layers.image import dropblock_gamma
 from tests import utils
-from tests.layers.every_layer import beyond_the_cases
+from tests.layers.every_layer import beyond_the_cases, make
 
 FORMATS = ["channels_last", "channels_first"]
 FILL = -7.0  # outside the inputs' range, so filled pixels are recognisable
 
-FACTORIES = {
-    "Cutout": lambda **kw: kerasdrop.Cutout(**{"size": 3, **kw}),
-    "Cutout-fraction": lambda **kw: kerasdrop.Cutout(**{"size": 0.4, "holes": 2, "fill_value": 0.5, **kw}),
-    "DropBlock2D": lambda **kw: kerasdrop.DropBlock2D(**{"rate": 0.3, "block_size": 3, **kw}),
-}
+# The family's configurations in `tests.layers.every_layer`.
+FAMILY = ["Cutout", "Cutout-fraction", "DropBlock2D"]
 
 
 def sample_input(shape=(4, 9, 11, 3), seed=0):
@@ -240,14 +238,15 @@ def test_dropblock_float16_counts_do_not_overflow():
 # For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", beyond_the_cases(FACTORIES))
+@pytest.mark.parametrize("name", beyond_the_cases(FAMILY))
 def test_stochastic_layer_contract(name):
     """Fresh noise eagerly and compiled; same seed same noise; mc at test time; config round trip."""
-    utils.assert_stochastic_layer_contract(FACTORIES[name], sample_input())
+    utils.assert_stochastic_layer_contract(functools.partial(make, name), sample_input())
 
 
+@pytest.mark.slow
 def test_mc_through_predict_reload_and_export(tmp_path):
-    branches = {name: factory(mc=True) for name, factory in FACTORIES.items()}
+    branches = {name: make(name, mc=True) for name in FAMILY}
     utils.assert_mc_branches_stay_stochastic(branches, sample_input(), tmp_path)
 
 
@@ -259,6 +258,7 @@ def test_config_keeps_size_type():
     assert kerasdrop.Cutout.from_config(kerasdrop.Cutout(1).get_config()).side(10, 12) == 1
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip_keeps_layers_and_outputs(tmp_path):
     model = keras.Sequential(
         [
@@ -275,9 +275,9 @@ def test_keras_file_round_trip_keeps_layers_and_outputs(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["float16", "bfloat16", "mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_dtype_policies(name, policy):
-    utils.assert_dtype_policy(FACTORIES[name], sample_input(), policy)
+    utils.assert_dtype_policy(functools.partial(make, name), sample_input(), policy)
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_float16", "bfloat16"])
@@ -290,7 +290,7 @@ def test_no_nan_at_rate_close_to_one(policy):
 
 
 def test_dropblock_drops_inf_and_nan_to_zero():
-    utils.assert_dropped_non_finite_values_are_zero(FACTORIES["DropBlock2D"](seed=2), sample_input())
+    utils.assert_dropped_non_finite_values_are_zero(make("DropBlock2D", seed=2), sample_input())
 
 
 # ---------------------------------------------------------------- errors
@@ -356,13 +356,13 @@ def test_bad_dropblock_arguments(argument, value, error):
 
 
 @pytest.mark.parametrize("shape", [(2, 6, 3), (2, 6, 6, 6, 3)])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_wrong_rank(name, shape):
     with pytest.raises(ValueError, match="ndim=4"):
-        FACTORIES[name]()(np.ones(shape, "float32"))
+        make(name)(np.ones(shape, "float32"))
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_integer_inputs_raise(name):
     with pytest.raises(TypeError, match="floating-point inputs"):
-        FACTORIES[name]()(np.ones((2, 6, 6, 3), "int32"), training=True)
+        make(name)(np.ones((2, 6, 6, 3), "int32"), training=True)

@@ -19,38 +19,26 @@ import kerasdrop
 from kerasdrop import _context
 from kerasdrop.layers._kernel_noise import apply_kernel, apply_kernel_per_draw
 from tests import backend, utils
+from tests.layers import every_layer
 
 MODES = ["eager"] + [label for label, _ in backend.COMPILE_MODES]
 DENSE = ["VariationalDense", "VariationalDense-weight", "VariationalDense-layer", "SparseVariationalDense"]
 DENSE += ["FastDropoutDense"]
 CONV = ["SparseVariationalConv2D", "SparseVariationalConv2D-channels_first", "SparseVariationalConv2D-grouped"]
 
-# name: (constructor arguments, input shape of one example)
-CASES = {
-    "VariationalDense": (lambda: kerasdrop.VariationalDense(3, max_rate=0.6, seed=1), (4,)),
-    "VariationalDense-weight": (lambda: kerasdrop.VariationalDense(3, "linear", "weight", max_rate=0.6, seed=2), (4,)),
-    "VariationalDense-layer": (lambda: kerasdrop.VariationalDense(3, granularity="layer", max_rate=0.6, seed=3), (4,)),
-    "VariationalDense-sequence": (lambda: kerasdrop.VariationalDense(3, max_rate=0.6, seed=4), (2, 4)),
-    "SparseVariationalDense": (lambda: kerasdrop.SparseVariationalDense(3, seed=5), (4,)),
-    "FastDropoutDense": (lambda: kerasdrop.FastDropoutDense(3, 0.3, seed=6), (4,)),
-    "SparseVariationalConv2D": (lambda: kerasdrop.SparseVariationalConv2D(3, 2, seed=7), (4, 4, 2)),
-    "SparseVariationalConv2D-channels_first": (
-        lambda: kerasdrop.SparseVariationalConv2D(3, 2, strides=2, data_format="channels_first", seed=8),
-        (2, 5, 5),
-    ),
-    "SparseVariationalConv2D-grouped": (
-        lambda: kerasdrop.SparseVariationalConv2D(4, 3, groups=2, dilation_rate=2, padding="same", seed=9),
-        (6, 6, 4),
-    ),
-}
+
+def example_shape(name):
+    """The input shape of one example of the `tests.layers.every_layer` case ``name``."""
+    return every_layer.BY_ID[name].input_shape[1:]
 
 
-def make_layer(name, example_shape=None):
-    """The layer of ``CASES[name]``, built, with random weights and noise levels; and its kernel θ, bias and the
-    variance of every kernel entry under its posterior (float64 NumPy arrays)."""
-    factory, default_shape = CASES[name]
-    layer = factory()
-    kernel, bias = utils.randomize_weights(layer, (None, *(example_shape or default_shape)))
+def make_layer(name, example=None):
+    """The layer of the `tests.layers.every_layer` case ``name``, built, with random weights and noise levels; and
+    its kernel θ, bias and the variance of every kernel entry under its posterior (float64 NumPy arrays)."""
+    case = every_layer.BY_ID[name]
+    # VariationalDense caps α at max_rate / (1 - max_rate): room for the noise levels drawn below.
+    layer = case.make(seed=1, **({"max_rate": 0.6} if case.layer_class is kerasdrop.VariationalDense else {}))
+    kernel, bias = utils.randomize_weights(layer, (None, *(example or example_shape(name))))
     rng = np.random.default_rng(10)
     if isinstance(layer, kerasdrop.VariationalDense):
         log_alpha = rng.uniform(-3.0, 0.3, size=layer.log_alpha.shape)  # below the cap log(0.6 / 0.4) = 0.405
@@ -140,12 +128,13 @@ def affine_fit_residuals(layer, x, outputs):
 # ---------------------------------------------------------------- one network per sample
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", [*DENSE, *CONV])
 def test_copies_of_an_input_see_the_same_network_within_a_sample(name, mode):
     layer, _, _, _ = make_layer(name)
     rng = np.random.default_rng(1)
-    a, b = (rng.uniform(0.5, 1.5, size=(1, *CASES[name][1])).astype("float32") for _ in range(2))
+    a, b = (rng.uniform(0.5, 1.5, size=(1, *example_shape(name))).astype("float32") for _ in range(2))
     x, copies = np.concatenate([a, b, a]), 3
     tiled = np.concatenate([x] * copies)
     first = per_sample(joint_call(layer, tiled, copies, mode), copies)
@@ -167,7 +156,7 @@ def test_a_sample_is_one_affine_map_of_its_inputs(name, mode):
     least-squares fit over more inputs than unknowns leaves nothing; outside joint draws it does (each input's
     pre-activation has its own noise, of a standard deviation that is not linear in the input)."""
     layer, _, _, _ = make_layer(name)
-    example = CASES[name][1]
+    example = example_shape(name)
     batch = example[-1] + 6 if len(example) == 1 else 4  # dense: more inputs than the in + 1 unknowns
     x = np.random.default_rng(2).normal(size=(batch, *example)).astype("float32")
     copies = 3
@@ -187,7 +176,7 @@ def test_each_samples_kernel_acts_on_that_samples_rows_exactly(name, mode):
     layer, _, _, _ = make_layer(name)
     copies, batch = 3, 2
     rng = np.random.default_rng(6)
-    x = rng.normal(size=(copies * batch, *CASES[name][1])).astype("float32")
+    x = rng.normal(size=(copies * batch, *example_shape(name))).astype("float32")
     kernels = rng.normal(size=(copies, *layer.kernel.shape)).astype("float32")
     expected = np.concatenate(
         [utils.to_numpy(apply_kernel(layer, x[s * batch : (s + 1) * batch], kernels[s])) for s in range(copies)]
@@ -213,7 +202,7 @@ def test_each_samples_kernel_acts_on_that_samples_rows_exactly(name, mode):
 def test_a_sample_is_one_affine_map_under_mixed_float16(name):
     keras.config.set_dtype_policy("mixed_float16")
     layer, _, _, _ = make_layer(name)
-    example = CASES[name][1]
+    example = example_shape(name)
     batch = example[-1] + 6 if len(example) == 1 else 4
     x = np.random.default_rng(3).normal(size=(batch, *example)).astype("float32")
     copies = 3
@@ -231,17 +220,18 @@ def test_one_trace_serves_any_number_of_copies(name):
     import tensorflow as tf
 
     layer, _, _, _ = make_layer(name)
-    example = CASES[name][1]
+    example = example_shape(name)
 
     @tf.function(input_signature=[tf.TensorSpec((None, *example)), tf.TensorSpec((), tf.int32)])
     def run(inputs, copies):
         with _context.selecting({id(layer)}, shared_copies=copies):
             return layer(inputs, training=True)
 
-    x = np.random.default_rng(4).normal(size=(6, *example)).astype("float32")
+    batch = 12  # dense: more inputs than the in + 1 unknowns
+    x = np.random.default_rng(4).normal(size=(batch, *example)).astype("float32")
     for copies in (2, 5):
         outputs = per_sample(run(np.concatenate([x] * copies), copies).numpy(), copies)
-        assert outputs.shape[:2] == (copies, 6)
+        assert outputs.shape[:2] == (copies, batch)
         residuals = affine_fit_residuals(layer, x, outputs)
         assert residuals.max() < 1e-5, f"{copies} copies: residuals {residuals}"
     assert run.experimental_get_tracing_count() == 1
@@ -291,7 +281,7 @@ def test_each_inputs_distribution_is_that_of_the_local_reparameterization(name):
     """For one input, ``n`` joint-draw samples and ``n`` per-input draws both have mean ``x θ + b`` and variance
     ``(x ∘ x) σ²`` (plus the per-input draw's floor of 1e-8) within 5 sigma from n, and agree with each other."""
     layer, kernel, bias, variance = make_layer(name)
-    example = CASES[name][1]
+    example = example_shape(name)
     rng = np.random.default_rng(5)
     x, other = rng.uniform(0.5, 1.5, size=(2, 1, *example))
     if "Conv2D" in name:

@@ -64,6 +64,7 @@ print("checked", len(CONVOLVES))
 """
 
 
+@pytest.mark.slow
 @backend.tensorflow_only("the oneDNN setting")
 def test_empty_batch_through_a_convolution():
     """The convolving layers on an empty batch, with TensorFlow's own convolution (its default on CPUs without

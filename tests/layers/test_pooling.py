@@ -12,7 +12,7 @@ import kerasdrop
 from kerasdrop.layers import pooling
 from kerasdrop.layers.pooling import sorting_network
 from tests import backend, utils
-from tests.layers.every_layer import beyond_the_cases
+from tests.layers.every_layer import beyond_the_cases, make
 
 # (pool_size, strides, padding) covering odd sizes, overlapping and gapped windows, and both paddings.
 GEOMETRIES = [
@@ -26,12 +26,8 @@ GEOMETRIES = [
 ]
 FORMATS = ["channels_last", "channels_first"]
 
-FACTORIES = {
-    "MaxPoolingDropout2D": lambda **kw: kerasdrop.MaxPoolingDropout2D(**{"rate": 0.5, **kw}),
-    "AvgPoolingDropout2D": lambda **kw: kerasdrop.AvgPoolingDropout2D(**{"rate": 0.5, **kw}),
-    "MaxDrop2D": lambda **kw: kerasdrop.MaxDrop2D(**{"rate": 0.5, **kw}),
-    "MaxDrop2D-channel": lambda **kw: kerasdrop.MaxDrop2D(**{"rate": 0.5, "mode": "channel", **kw}),
-}
+# The family's configurations in `tests.layers.every_layer`.
+FAMILY = ["MaxPoolingDropout2D", "AvgPoolingDropout2D", "MaxDrop2D", "MaxDrop2D-channel"]
 
 
 def sample_input(shape=(4, 6, 7, 3), seed=0, low=0.5, high=1.5):
@@ -269,7 +265,7 @@ def test_training_output_is_largest_kept_unit(pool_size, strides, padding, data_
 @pytest.mark.parametrize("name", ["MaxPoolingDropout2D", "AvgPoolingDropout2D"])
 def test_output_shape_matches_keras_pooling(name, pool_size, strides, padding, data_format):
     x = to_format(sample_input((2, 7, 5, 3)), data_format)
-    layer = FACTORIES[name](pool_size=pool_size, strides=strides, padding=padding, data_format=data_format)
+    layer = make(name, pool_size=pool_size, strides=strides, padding=padding, data_format=data_format)
     keras_cls = keras.layers.MaxPooling2D if name == "MaxPoolingDropout2D" else keras.layers.AveragePooling2D
     expected = keras_cls(pool_size, strides, padding, data_format).compute_output_shape(x.shape)
     assert layer.compute_output_shape(x.shape) == expected
@@ -373,14 +369,15 @@ def test_max_drop_ties_are_dropped_together_and_rate_zero_is_identity():
 # For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", beyond_the_cases(FACTORIES))
+@pytest.mark.parametrize("name", beyond_the_cases(FAMILY))
 def test_stochastic_layer_contract(name):
     """Fresh noise eagerly and compiled; same seed same noise; mc at test time; config round trip."""
-    utils.assert_stochastic_layer_contract(FACTORIES[name], sample_input())
+    utils.assert_stochastic_layer_contract(functools.partial(make, name), sample_input())
 
 
+@pytest.mark.slow
 def test_mc_through_predict_reload_and_export(tmp_path):
-    branches = {name: factory(mc=True) for name, factory in FACTORIES.items()}
+    branches = {name: make(name, mc=True) for name in FAMILY}
     utils.assert_mc_branches_stay_stochastic(branches, sample_input(), tmp_path)
 
 
@@ -394,6 +391,7 @@ def test_config_round_trip_with_every_argument():
     assert kerasdrop.AvgPoolingDropout2D(0.2, 3).strides == (3, 3)
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip_keeps_layers_and_outputs(tmp_path):
     model = keras.Sequential(
         [
@@ -411,12 +409,12 @@ def test_keras_file_round_trip_keeps_layers_and_outputs(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["float16", "bfloat16", "mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_dtype_policies(name, policy):
     x = sample_input(low=-1.0)
     padding = {"padding": "same"} if "Pooling" in name else {}
-    utils.assert_dtype_policy(lambda **kw: FACTORIES[name](**padding, **kw), x, policy)
-    layer = FACTORIES[name](dtype=policy, **padding)
+    utils.assert_dtype_policy(lambda **kw: make(name, **padding, **kw), x, policy)
+    layer = make(name, dtype=policy, **padding)
     test_output = layer(x)
     assert keras.backend.standardize_dtype(test_output.dtype) == layer.compute_dtype
     assert np.all(np.isfinite(utils.to_numpy(keras.ops.cast(test_output, "float32"))))
@@ -461,7 +459,7 @@ BAD_SIZES = [
 @pytest.mark.parametrize("name", ["MaxPoolingDropout2D", "AvgPoolingDropout2D", "MaxDrop2D"])
 def test_bad_rate(name, rate, error):
     with pytest.raises(error, match=r"argument `rate`.*Received: rate="):
-        FACTORIES[name](rate=rate)
+        make(name, rate=rate)
 
 
 @pytest.mark.parametrize(("value", "error"), BAD_SIZES)
@@ -469,7 +467,7 @@ def test_bad_rate(name, rate, error):
 @pytest.mark.parametrize("name", ["MaxPoolingDropout2D", "AvgPoolingDropout2D"])
 def test_bad_pool_size_and_strides(name, argument, value, error):
     with pytest.raises(error, match=f"argument `{argument}`.*Received: {argument}="):
-        FACTORIES[name](**{argument: value})
+        make(name, **{argument: value})
 
 
 @pytest.mark.parametrize(
@@ -497,16 +495,16 @@ def test_bad_max_drop_mode(mode, error):
 
 
 @pytest.mark.parametrize("shape", [(2, 6, 3), (2, 6, 6, 6, 3)])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_wrong_rank(name, shape):
     with pytest.raises(ValueError, match="ndim=4"):
-        FACTORIES[name]()(np.ones(shape, "float32"))
+        make(name)(np.ones(shape, "float32"))
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_empty_batch_gives_an_empty_output(name, training):
-    layer = FACTORIES[name]()
+    layer = make(name)
     output = utils.to_numpy(layer(np.ones((0, 6, 6, 3), "float32"), training=training))
     reference = keras.layers.MaxPooling2D() if "Pooling" in name else keras.layers.Identity()
     assert output.shape == tuple(reference.compute_output_shape((0, 6, 6, 3)))
@@ -515,12 +513,12 @@ def test_empty_batch_gives_an_empty_output(name, training):
 @pytest.mark.parametrize("name", ["MaxPoolingDropout2D", "AvgPoolingDropout2D"])
 def test_valid_pooling_larger_than_input(name):
     with pytest.raises(ValueError, match="spatial sizes >= pool_size"):
-        FACTORIES[name](pool_size=(3, 3))(np.ones((2, 2, 5, 3), "float32"))
-    same = FACTORIES[name](pool_size=(3, 3), padding="same")
+        make(name, pool_size=(3, 3))(np.ones((2, 2, 5, 3), "float32"))
+    same = make(name, pool_size=(3, 3), padding="same")
     assert pooled(same, np.ones((2, 2, 5, 3), "float32"), True).shape == (2, 1, 2, 3)
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_integer_inputs_raise(name):
     with pytest.raises(TypeError, match="floating-point inputs"):
-        FACTORIES[name]()(np.ones((2, 4, 4, 3), "int32"), training=True)
+        make(name)(np.ones((2, 4, 4, 3), "int32"), training=True)

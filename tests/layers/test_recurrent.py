@@ -195,6 +195,7 @@ def test_mirrored_replicas_draw_their_own_masks(name, strategy):
     utils.assert_replicas_draw_their_own_noise(strategy, layer, x)
 
 
+@pytest.mark.slow
 def test_mc_layers_stay_stochastic_through_predict_reload_and_export(tmp_path):
     branches = {name: factory(name, units=3)(mc=True) for name in ("VariationalLSTM", "RNNDropLSTM", "SemeniutaGRU")}
     branches["RNN(cell)"] = keras.layers.RNN(kerasdrop.VariationalLSTMCell(3, recurrent_dropout=0.5, mc=True))
@@ -233,6 +234,7 @@ def test_cell_config_round_trip(cell_class):
     utils.assert_config_round_trip(cell_class(3, seed=2, mc=True, activation="relu", name="cell"))
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip(tmp_path):
     """The ready layers (after Masking), keras.layers.RNN of each cell and a Bidirectional layer reload exactly."""
     inputs = keras.Input((5, 2))
@@ -280,6 +282,7 @@ def test_gradients_with_masks_held_fixed(name):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["VariationalLSTM", "RNNDropLSTM", "SemeniutaLSTM", "VariationalGRU", "SemeniutaGRU"])
 def test_training_on_digit_rows_lowers_the_loss(name):
     """Digits as 8 steps of 8 pixels: a few epochs of training lower the loss step after step, far below chance."""

@@ -80,6 +80,7 @@ def assert_new_draw_at_every_step(fired, p):
 # ---------------------------------------------------------------- a new draw at every step
 
 
+@backend.slow_on_jax
 @ROLLED
 @pytest.mark.parametrize("name", list(PER_STEP_CELLS))
 def test_cell_draws_anew_at_every_step_of_a_keras_rnn(name, unroll):
@@ -262,6 +263,7 @@ def test_cell_with_zero_rates_has_the_keras_states(name):
     assert not no_steps.carries_step_counter and no_steps.state_size == UNITS
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip_keeps_the_counter_and_the_draws(tmp_path):
     inputs = keras.Input((STEPS, 3))
     branches = [_rnn(name, name.startswith("Zoneout"))(inputs) for name in PER_STEP_CELLS]

@@ -11,15 +11,16 @@ import kerasdrop
 from kerasdrop.datasets import load_digits
 from kerasdrop.layers import variational
 from tests import backend, utils
-from tests.layers.every_layer import beyond_the_cases
+from tests.layers.every_layer import beyond_the_cases, make
 
-FACTORIES = {
-    "VariationalDense": lambda **kw: kerasdrop.VariationalDense(**{"units": 5, **kw}),
-    "VariationalDense-weight": lambda **kw: kerasdrop.VariationalDense(**{"units": 5, "granularity": "weight", **kw}),
-    "VariationalDense-layer": lambda **kw: kerasdrop.VariationalDense(**{"units": 5, "granularity": "layer", **kw}),
-    "SparseVariationalDense": lambda **kw: kerasdrop.SparseVariationalDense(**{"units": 5, **kw}),
-    "SparseVariationalConv2D": lambda **kw: kerasdrop.SparseVariationalConv2D(**{"filters": 3, "kernel_size": 2, **kw}),
-}
+# The family's configurations in `tests.layers.every_layer`.
+FAMILY = [
+    "VariationalDense",
+    "VariationalDense-weight",
+    "VariationalDense-layer",
+    "SparseVariationalDense",
+    "SparseVariationalConv2D",
+]
 
 
 def sample_input(name, seed=0, batch=16):
@@ -175,7 +176,7 @@ def test_variational_dense_kl_is_kingmas_approximation(granularity):
 @pytest.mark.parametrize("name", ["SparseVariationalDense", "SparseVariationalConv2D"])
 def test_sparse_variational_kl_is_molchanovs_approximation_with_the_clip(name):
     values = np.array([-12.0, -8.0, -5.0, -1.0, 0.0, 2.0, 3.0, 8.0, 12.0, 30.0])
-    layer = FACTORIES[name](kl_weight=0.5)
+    layer = make(name, kl_weight=0.5)
     layer.build(sample_input(name).shape)
     size = int(np.prod(layer.kernel.shape))
     log_alpha = np.resize(values, size).reshape(layer.kernel.shape)
@@ -193,7 +194,7 @@ def test_sparse_variational_kl_is_molchanovs_approximation_with_the_clip(name):
 def test_sparse_kl_gradient_is_the_formulas_gradient_on_both_sides_of_the_clip(name):
     """The KL's written-out gradient equals automatic differentiation of Σ kl_molchanov(clip(log σ² - log θ²))."""
     with backend.float64():
-        layer = FACTORIES[name](dtype="float64")
+        layer = make(name, dtype="float64")
         layer.build(sample_input(name).shape)
         rng = np.random.default_rng(4)
         kernel = rng.normal(size=layer.kernel.shape) * 0.1
@@ -230,6 +231,7 @@ def test_kl_approximations_match_the_exact_kl():
     np.testing.assert_allclose(kingma, numpy_kl_kingma(grid[below_one]), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_losses_in_model_and_in_fit():
     """The KL terms are in `model.losses`, and `fit` minimises them: with a zero data loss, the logged loss is the
     sum of the KL terms, and training raises log α."""
@@ -268,7 +270,7 @@ def test_zero_kl_weight_adds_no_loss():
 @pytest.mark.parametrize("name", ["SparseVariationalDense", "SparseVariationalConv2D"])
 def test_pruned_weights_contribute_exactly_zero_at_test_time(name):
     x = sample_input(name, batch=4)
-    layer = FACTORIES[name](threshold=3.0, activation="relu")
+    layer = make(name, threshold=3.0, activation="relu")
     kernel, bias = utils.randomize_weights(layer, x.shape)
     log_alpha = np.random.default_rng(6).uniform(-6, 7.5, size=kernel.shape)
     set_log_alpha(layer, log_alpha)
@@ -318,7 +320,7 @@ def test_gradients_match_finite_differences(name):
     """d/d(θ, b, log α or log σ²) of Σ y∘r + KL, the noise ε held fixed by resetting the seed state."""
     with backend.float64():
         x = sample_input(name, batch=2).astype("float64")
-        layer = FACTORIES[name](activation="tanh", seed=21, dtype="float64", kl_weight=0.1)
+        layer = make(name, activation="tanh", seed=21, dtype="float64", kl_weight=0.1)
         utils.randomize_weights(layer, x.shape)
         if "Sparse" in name:
             set_log_alpha(layer, np.random.default_rng(0).uniform(-4, 4, size=layer.kernel.shape))
@@ -341,17 +343,18 @@ def test_gradients_match_finite_differences(name):
 # For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", beyond_the_cases(FACTORIES))
+@pytest.mark.parametrize("name", beyond_the_cases(FAMILY))
 def test_stochastic_layer_contract(name):
     """Fresh noise each call (eager and compiled), same seed same noise, mc at test time, config round trip."""
 
     def factory(**kwargs):  # a seeded initializer: two layers with the same seed must also share their weights
-        return FACTORIES[name](**{"kernel_initializer": keras.initializers.GlorotUniform(seed=0), **kwargs})
+        return make(name, **{"kernel_initializer": keras.initializers.GlorotUniform(seed=0), **kwargs})
 
     utils.assert_stochastic_layer_contract(factory, sample_input(name))
     assert not factory().noise_shared_across_batch
 
 
+@pytest.mark.slow
 def test_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):
     branches = {
         "VariationalDense": [keras.layers.Flatten(), kerasdrop.VariationalDense(4, mc=True)],
@@ -382,6 +385,7 @@ def test_config_keeps_every_argument():
     assert kerasdrop.SparseVariationalConv2D(2, 3, threshold=2.5, strides=2).get_config()["threshold"] == 2.5
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip_keeps_learned_values(tmp_path):
     """After training, log_alpha and log_sigma2 (and θ) reload bit for bit, and so do the sparse predictions."""
     keras.utils.set_random_seed(0)
@@ -411,9 +415,9 @@ def test_keras_file_round_trip_keeps_learned_values(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["float16", "bfloat16", "mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_dtype_policies(name, policy):
-    layer = FACTORIES[name](dtype=policy)
+    layer = make(name, dtype=policy)
     utils.assert_dtype_policy(lambda dtype: layer, sample_input(name), policy)
     assert np.all(np.isfinite(utils.to_numpy(keras.ops.cast(layer(sample_input(name)), "float32"))))
     (kl,) = layer.losses
@@ -424,8 +428,8 @@ def test_dtype_policies(name, policy):
 @pytest.mark.parametrize("name", ["VariationalDense", "SparseVariationalDense"])
 def test_mixed_policy_keeps_learned_parameters_in_float32(name):
     """Under mixed_float16 the KL and the pruning mask come from the float32 variables, unchanged by the policy."""
-    reference = FACTORIES[name](seed=1)
-    mixed = FACTORIES[name](seed=1, dtype="mixed_float16")
+    reference = make(name, seed=1)
+    mixed = make(name, seed=1, dtype="mixed_float16")
     x = sample_input(name)
     for layer in (reference, mixed):
         utils.randomize_weights(layer, x.shape, seed=4)
@@ -458,13 +462,14 @@ def test_no_nan_with_zero_weights_and_extreme_parameters():
 # ---------------------------------------------------------------- training on digits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["VariationalDense", "SparseVariationalDense", "SparseVariationalConv2D"])
 def test_trains_on_digits(name):
     keras.utils.set_random_seed(0)
     conv = "Conv2D" in name
     (x, y), (x_test, y_test) = load_digits("image" if conv else "flat")
     size = {"filters": 8, "kernel_size": 3} if conv else {"units": 32}
-    layer = FACTORIES[name](**size, activation="relu", kl_weight=1.0 / len(x), seed=1)
+    layer = make(name, **size, activation="relu", kl_weight=1.0 / len(x), seed=1)
     model = keras.Sequential([keras.Input(x.shape[1:]), layer, keras.layers.Flatten(), keras.layers.Dense(10)])
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=64, epochs=3, verbose=0)
@@ -497,7 +502,7 @@ def test_trains_on_digits(name):
 )
 def test_variational_dense_bad_arguments(kwargs, error, argument):
     with pytest.raises(error, match=f"argument `{argument}`.*Received: {argument}="):
-        FACTORIES["VariationalDense"](**kwargs)
+        make("VariationalDense", **kwargs)
 
 
 @pytest.mark.parametrize("name", ["SparseVariationalDense", "SparseVariationalConv2D"])
@@ -513,19 +518,19 @@ def test_variational_dense_bad_arguments(kwargs, error, argument):
 )
 def test_sparse_variational_bad_arguments(name, kwargs, error, argument):
     with pytest.raises(error, match=f"argument `{argument}`"):
-        FACTORIES[name](**kwargs)
+        make(name, **kwargs)
 
 
 @pytest.mark.parametrize(("kwargs", "error"), [({"filters": 0}, ValueError), ({"filters": 2.0}, TypeError)])
 def test_sparse_variational_conv_bad_filters(kwargs, error):
     with pytest.raises(error, match="argument `filters`"):
-        FACTORIES["SparseVariationalConv2D"](**kwargs)
+        make("SparseVariationalConv2D", **kwargs)
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_integer_inputs_raise(name):
     with pytest.raises(TypeError, match="floating-point inputs"):
-        FACTORIES[name]()(sample_input(name).astype("int32"), training=True)
+        make(name)(sample_input(name).astype("int32"), training=True)
 
 
 def test_wrong_input_rank_raises_value_error():

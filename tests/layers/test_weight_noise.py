@@ -12,28 +12,19 @@ from kerasdrop.datasets import load_digits
 from kerasdrop.layers._kernel_noise import apply_kernel, apply_kernel_per_sample
 from kerasdrop.ops import normal_quantiles
 from tests import backend, utils
-from tests.layers.every_layer import beyond_the_cases
+from tests.layers.every_layer import beyond_the_cases, make
 
-FACTORIES = {
-    "DropConnectDense": lambda **kw: kerasdrop.DropConnectDense(**{"units": 5, "rate": 0.5, **kw}),
-    "DropConnectDense-weight_scaling": lambda **kw: kerasdrop.DropConnectDense(
-        **{"units": 5, "rate": 0.5, "scaling": "weight_scaling", **kw}
-    ),
-    "DropConnectDense-per_sample": lambda **kw: kerasdrop.DropConnectDense(
-        **{"units": 5, "rate": 0.5, "per_sample": True, **kw}
-    ),
-    "DropConnectDense-gaussian": lambda **kw: kerasdrop.DropConnectDense(
-        **{"units": 5, "rate": 0.5, "activation": "relu", "inference": "gaussian", **kw}
-    ),
-    "DropConnectConv2D": lambda **kw: kerasdrop.DropConnectConv2D(
-        **{"filters": 3, "kernel_size": 2, "rate": 0.5, **kw}
-    ),
-    "DropConnectConv2D-per_sample": lambda **kw: kerasdrop.DropConnectConv2D(
-        **{"filters": 3, "kernel_size": 2, "rate": 0.5, "per_sample": True, **kw}
-    ),
-    "StandoutDense": lambda **kw: kerasdrop.StandoutDense(**{"units": 5, **kw}),
-    "FastDropoutDense": lambda **kw: kerasdrop.FastDropoutDense(**{"units": 5, "rate": 0.5, **kw}),
-}
+# The family's configurations in `tests.layers.every_layer`.
+FAMILY = [
+    "DropConnectDense",
+    "DropConnectDense-weight_scaling",
+    "DropConnectDense-per_sample",
+    "DropConnectDense-gaussian",
+    "DropConnectConv2D",
+    "DropConnectConv2D-per_sample",
+    "StandoutDense",
+    "FastDropoutDense",
+]
 
 
 def sample_input(name, seed=0, batch=16):
@@ -69,9 +60,12 @@ def test_dropconnect_conv_test_output():
 @pytest.mark.parametrize("name", ["DropConnectDense", "DropConnectConv2D", "FastDropoutDense"])
 def test_rate_zero_is_the_plain_layer(name):
     x = sample_input(name)
-    layer = FACTORIES[name](rate=0.0, activation="relu")
+    layer = make(name, rate=0.0, activation="relu")
     utils.randomize_weights(layer, x.shape)
-    plain = keras.layers.Conv2D(3, 2, activation="relu") if "Conv" in name else keras.layers.Dense(5, "relu")
+    if "Conv" in name:
+        plain = keras.layers.Conv2D(layer.filters, layer.kernel_size, activation="relu")
+    else:
+        plain = keras.layers.Dense(layer.units, "relu")
     plain.build(x.shape)
     plain.set_weights(layer.get_weights())
     np.testing.assert_array_equal(utils.train_call(layer, x), utils.to_numpy(plain(x)))
@@ -413,7 +407,7 @@ def _fixed_noise_loss(layer, x):
 def test_gradients_match_finite_differences(name):
     with backend.float64():
         x = sample_input(name, batch=2).astype("float64")
-        layer = FACTORIES[name](activation="tanh", seed=21, dtype="float64", bias_initializer="ones")
+        layer = make(name, activation="tanh", seed=21, dtype="float64", bias_initializer="ones")
         layer.build(x.shape)
         utils.assert_gradients_match_finite_differences(_fixed_noise_loss(layer, x), [layer.kernel, layer.bias])
 
@@ -439,16 +433,17 @@ def test_standout_has_no_gradient_through_the_keep_probability():
 # For every layer (and each fit step): tests/layers/test_contract.py; here the configurations it has no case of.
 
 
-@pytest.mark.parametrize("name", beyond_the_cases(FACTORIES))
+@pytest.mark.parametrize("name", beyond_the_cases(FAMILY))
 def test_stochastic_layer_contract(name):
     """Fresh noise each call (eager and compiled), same seed same noise, mc at test time, config round trip."""
 
     def factory(**kwargs):  # a seeded initializer: two layers with the same seed must also share their weights
-        return FACTORIES[name](**{"kernel_initializer": keras.initializers.GlorotUniform(seed=0), **kwargs})
+        return make(name, **{"kernel_initializer": keras.initializers.GlorotUniform(seed=0), **kwargs})
 
     utils.assert_stochastic_layer_contract(factory, sample_input(name))
 
 
+@pytest.mark.slow
 def test_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):
     branches = {
         "DropConnectDense": [keras.layers.Flatten(), kerasdrop.DropConnectDense(4, 0.5, mc=True)],
@@ -475,12 +470,13 @@ def test_mc_stays_stochastic_through_predict_reload_and_export(tmp_path):
     ],
 )
 def test_noise_shared_across_batch(name, shared):
-    assert FACTORIES[name]().noise_shared_across_batch is shared
+    assert make(name).noise_shared_across_batch is shared
 
 
 # ---------------------------------------------------------------- config and saving
 
 
+@pytest.mark.slow
 def test_keras_file_round_trip(tmp_path):
     inputs = keras.Input((4, 4, 2))
     x = kerasdrop.DropConnectConv2D(3, 2, 0.3, per_sample=True, scaling="weight_scaling", seed=1)(inputs)
@@ -501,9 +497,9 @@ def test_keras_file_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["float16", "bfloat16", "mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_dtype_policies(name, policy):
-    layer = FACTORIES[name](dtype=policy)
+    layer = make(name, dtype=policy)
     utils.assert_dtype_policy(lambda dtype: layer, sample_input(name), policy)
     output = layer(sample_input(name))  # test time too (Gaussian inference samples in float32)
     assert np.all(np.isfinite(utils.to_numpy(keras.ops.cast(output, "float32"))))
@@ -536,12 +532,13 @@ def test_fast_dropout_gradient_is_finite_at_zero_input():
 # ---------------------------------------------------------------- training on digits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["DropConnectDense", "DropConnectConv2D", "StandoutDense", "FastDropoutDense"])
 def test_trains_on_digits(name):
     keras.utils.set_random_seed(0)
     conv = "Conv2D" in name
     (x, y), (x_test, y_test) = load_digits("image" if conv else "flat")
-    layer = FACTORIES[name](**({"filters": 8, "kernel_size": 3} if conv else {"units": 32}), activation="relu", seed=1)
+    layer = make(name, **({"filters": 8, "kernel_size": 3} if conv else {"units": 32}), activation="relu", seed=1)
     model = keras.Sequential([keras.Input(x.shape[1:]), layer, keras.layers.Flatten(), keras.layers.Dense(10)])
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=64, epochs=3, verbose=0)
@@ -565,7 +562,7 @@ BAD_RATES = [
 @pytest.mark.parametrize("name", ["DropConnectDense", "DropConnectConv2D", "FastDropoutDense"])
 def test_bad_rate(name, rate, error):
     with pytest.raises(error, match=r"argument `rate`.*Received: rate="):
-        FACTORIES[name](rate=rate)
+        make(name, rate=rate)
 
 
 @pytest.mark.parametrize(
@@ -587,7 +584,7 @@ def test_bad_rate(name, rate, error):
 )
 def test_dropconnect_dense_bad_arguments(kwargs, error, argument):
     with pytest.raises(error, match=f"argument `{argument}`"):
-        FACTORIES["DropConnectDense"](**kwargs)
+        make("DropConnectDense", **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -601,7 +598,7 @@ def test_dropconnect_dense_bad_arguments(kwargs, error, argument):
 )
 def test_dropconnect_conv_bad_arguments(kwargs, error, argument):
     with pytest.raises(error, match=f"argument `{argument}`"):
-        FACTORIES["DropConnectConv2D"](**kwargs)
+        make("DropConnectConv2D", **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -616,7 +613,7 @@ def test_dropconnect_conv_bad_arguments(kwargs, error, argument):
 )
 def test_standout_bad_arguments(kwargs, error, argument):
     with pytest.raises(error, match=f"argument `{argument}`"):
-        FACTORIES["StandoutDense"](**kwargs)
+        make("StandoutDense", **kwargs)
 
 
 def test_fast_dropout_bad_units():
@@ -624,10 +621,10 @@ def test_fast_dropout_bad_units():
         kerasdrop.FastDropoutDense(0, 0.5)
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", FAMILY)
 def test_integer_inputs_raise(name):
     with pytest.raises(TypeError, match="floating-point inputs"):
-        FACTORIES[name]()(sample_input(name).astype("int32"), training=True)
+        make(name)(sample_input(name).astype("int32"), training=True)
 
 
 def test_wrong_input_rank_raises_value_error():

@@ -7,28 +7,31 @@ import pytest
 import kerasdrop
 from kerasdrop.datasets import load_digits
 from tests import backend, utils
+from tests.layers import every_layer
 
 pytestmark = backend.tensorflow_only("tf.distribute")
 
+# Configurations of `tests.layers.every_layer`, with the arguments changed here.
 LAYERS = {
-    "DropConnectDense": lambda: kerasdrop.DropConnectDense(8, 0.5, seed=1),
-    "DropConnectDense-per_sample": lambda: kerasdrop.DropConnectDense(8, 0.5, per_sample=True, seed=1),
-    "StandoutDense": lambda: kerasdrop.StandoutDense(8, bias_initializer="ones", seed=1),
-    "FastDropoutDense": lambda: kerasdrop.FastDropoutDense(8, 0.5, seed=1),
-    "VariationalDense": lambda: kerasdrop.VariationalDense(8, seed=1),
-    "SparseVariationalDense": lambda: kerasdrop.SparseVariationalDense(8, seed=1),
-    "ConcreteDropout": lambda: kerasdrop.ConcreteDropout(keras.layers.Dense(8), seed=1),
+    "DropConnectDense": {},
+    "DropConnectDense-per_sample": {},
+    "StandoutDense": {"bias_initializer": "ones"},
+    "FastDropoutDense": {},
+    "VariationalDense": {},
+    "SparseVariationalDense": {},
+    "ConcreteDropout": {},
 }
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_replicas_draw_different_noise(strategy, name):
     with strategy.scope():
-        layer = LAYERS[name]()
+        layer = every_layer.make(name, seed=1, **LAYERS[name])
         layer.build((None, 16))
     utils.assert_replicas_draw_their_own_noise(strategy, layer, np.ones((8, 16), "float32"))
 
 
+@pytest.mark.slow
 def test_model_with_kl_losses_trains_under_mirrored_strategy(strategy):
     (x, y), (x_test, y_test) = load_digits()
     x, y = x[:512], y[:512]
