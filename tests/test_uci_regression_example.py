@@ -120,10 +120,7 @@ def own_losses(losses, split, config):
     return own
 
 
-@pytest.mark.parametrize(
-    "kind",
-    ["dropout", pytest.param("concrete", marks=pytest.mark.slow), pytest.param("gaussian", marks=pytest.mark.slow)],
-)
+@pytest.mark.parametrize("kind", ["dropout", "concrete", "gaussian"])
 def test_side_by_side_training_equals_one_by_one(stacked, kind):
     """Two networks of a 2 × 2 stack, trained alone (same id, initial weights, seed, batch order), end where they
     end in the stack after 3 epochs of two batches (128 rows and 22): the stack's loss separates."""
