@@ -451,7 +451,8 @@ def parse_args(argv):
             splits = args.splits or _uci_data.count_splits(args.data_dir, name)
             datasets.append(_uci_data.load(args.data_dir, name, splits))
         except _uci_data.DataError as error:
-            parser.error(f"argument --data-dir: {error}")
+            message = str(error)  # an error of --splits names itself; the others are the data folder's
+            parser.error(message if message.startswith("--splits") else f"argument --data-dir: {message}")
     return args, datasets
 
 
