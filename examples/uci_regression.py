@@ -10,12 +10,16 @@ and the log-likelihood ``logsumexp_t(-τ/2 (y - ŷ_t)²) - log T - ½ log 2π + 
 Two more rows: Concrete dropout (Gal, Hron & Kendall 2017: the rates learned per layer; grid over τ alone), and a
 heteroscedastic head (mean and log variance, Gaussian negative log-likelihood; grid over the rate alone).
 
-All the networks of a data set's grid and splits train side by side as one Keras model (``examples/_uci_stacked.py``);
-the retrained networks are then copied into plain Keras models (``keras.layers.Dropout``, or
-``kerasdrop.ConcreteDropout`` wrappers) and sampled with ``kerasdrop.MCDropout``.
+All the networks of a data set's grid and splits train side by side as one Keras model (``examples/_uci_stacked.py``:
+whole epochs in one XLA call; the splits cut into ``--workers`` shards trained in threads, since one XLA computation
+keeps one core busy); the validation scores use ``--val-samples`` Monte Carlo samples (default 10,000, as the
+authors' code). The retrained networks are then copied into plain Keras models (``keras.layers.Dropout``, or
+``kerasdrop.ConcreteDropout`` wrappers) and sampled with ``kerasdrop.MCDropout``; on split 0 those samples are
+compared with the stacked networks' own.
 
     python examples/uci_regression.py --data-dir ../shared/uci                  # the protocol, all five data sets
     python examples/uci_regression.py --data-dir DIR --datasets yacht --splits 2 --epochs 200 --samples 1000
+    python benchmarks/bench_uci_stacked.py --data-dir DIR                        # the projected time of a full run
 
 Writes results.md, results.json and results.png into --output (default docs/uci). The UCI files are read from
 --data-dir and never copied. Reported: the mean over the splits ± the standard error, std / √splits (NumPy's std,
@@ -447,7 +451,8 @@ def parse_args(argv):
             splits = args.splits or _uci_data.count_splits(args.data_dir, name)
             datasets.append(_uci_data.load(args.data_dir, name, splits))
         except _uci_data.DataError as error:
-            parser.error(f"argument --data-dir: {error}")
+            message = str(error)  # an error of --splits names itself; the others are the data folder's
+            parser.error(message if message.startswith("--splits") else f"argument --data-dir: {message}")
     return args, datasets
 
 

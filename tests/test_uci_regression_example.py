@@ -120,10 +120,7 @@ def own_losses(losses, split, config):
     return own
 
 
-@pytest.mark.parametrize(
-    "kind",
-    ["dropout", pytest.param("concrete", marks=pytest.mark.slow), pytest.param("gaussian", marks=pytest.mark.slow)],
-)
+@pytest.mark.parametrize("kind", ["dropout", "concrete", "gaussian"])
 def test_side_by_side_training_equals_one_by_one(stacked, kind):
     """Two networks of a 2 × 2 stack, trained alone (same id, initial weights, seed, batch order), end where they
     end in the stack after 3 epochs of two batches (128 rows and 22): the stack's loss separates."""
@@ -216,6 +213,8 @@ def test_masks_are_uniform_and_unrelated_across_networks_and_keys(stacked):
     draws = np.asarray(stacked.hash_uniform(np.array([7, 0]), ids, 100, 50)).reshape(6, -1).astype("float64")
     n = draws.shape[1]
     assert draws.min() > 0 and draws.max() < 1
+    extremes = np.asarray(stacked.unit_interval(np.array([0, 2**32 - 1], "uint32")))
+    assert extremes.dtype == np.float32 and 0 < extremes[0] and extremes[1] < 1  # 1 - u > 0 even at the top
     assert np.abs(draws.mean(axis=1) - 0.5).max() < 5 * math.sqrt(1 / 12 / n)
     assert np.abs((draws < 0.05).mean(axis=1) - 0.05).max() < 5 * math.sqrt(0.05 * 0.95 / n)
     others = [np.asarray(stacked.hash_uniform(np.array(key), ids, 100, 50)).reshape(6, -1) for key in ([7, 1], [8, 0])]
@@ -362,7 +361,8 @@ def test_a_bad_data_folder_is_refused_by_name(uci, tmp_path, capsys, case):
         change(folder)
     argv = ["--data-dir", str(tmp_path / "data"), "--datasets", "yacht", "--output", str(tmp_path / "out"), *extra]
     error = refused(uci, argv, capsys)
-    assert "argument --data-dir: " in error and message in error, error
+    assert message in error, error
+    assert ("argument --data-dir: " in error) == (case != "more splits than exist"), error
     assert not (tmp_path / "out").exists()
 
 
@@ -412,3 +412,19 @@ def test_the_shards_do_not_change_the_networks(uci, tmp_path):
         alone, index = two.locate(split)
         for mine, theirs in zip(alone.weights, one.networks[0].weights, strict=True):
             np.testing.assert_allclose(np.asarray(mine)[index], np.asarray(theirs)[split], rtol=1e-5, atol=1e-6)
+
+
+def test_the_relaxed_masks_are_gal_hron_and_kendalls(stacked):
+    """The stacked Concrete mask, written with odds and a tenth power, is ``(1 - z) / (1 - p)`` with
+    ``z = sigmoid((logit p + log u - log(1 - u)) / 0.1)`` of the same uniforms, to float32 precision."""
+    networks = random_networks(stacked, np.full((2, 3), 0.1), concrete=True, seed=8)
+    networks.p_logit.assign(np.linspace(-5, 1, 12, dtype="float32").reshape(2, 3, 2))
+    inputs = np.random.default_rng(9).normal(size=(2, 3, 40, 50)).astype("float32")
+    key = np.array([4, 11])
+    dropped = np.asarray(networks._drop(inputs, 1, key), "float64")
+    u = np.asarray(stacked.hash_uniform(key, networks.network_ids, 40, 50), "float64")
+    logit = np.asarray(networks.p_logit, "float64")[:, :, 1, None, None]
+    z = 1 / (1 + np.exp(-(logit + np.log(u) - np.log1p(-u)) / stacked.CONCRETE_TEMPERATURE))
+    expected = inputs * (1 - z) * (1 + np.exp(logit))
+    np.testing.assert_allclose(dropped, expected, rtol=2e-5, atol=1e-6)
+    assert 0.01 < np.mean(np.abs(dropped) <= 1e-3 * np.abs(inputs)) < 0.9  # some units (nearly) dropped, most kept
