@@ -10,6 +10,8 @@ import kerasdrop
 from tests import _mc_models as mcm
 from tests import utils
 
+pytestmark = pytest.mark.slow  # 40 calls a test in four threads, each backend compiling its samplers anew
+
 THREADS, ROUNDS, SAMPLES = 4, 10, 10
 
 
