@@ -1,7 +1,7 @@
 # Two entry points for a fresh machine with Python 3.10+:
 #   make demo       - set up .venv and run `kerasdrop demo`
 #   make test       - set up .venv and run the fast tier on TensorFlow, JAX and PyTorch: every test not marked `slow`
-#                     (5.6 minutes with .venv made, on a 2-core machine)
+#                     (5.8 minutes with .venv made, on a 2-core machine)
 # and the full tier, which CI runs (.ci/run):
 #   make test-all   - set up .venv and run every test, `slow` ones included: what `make test` leaves out are whole
 #                     trainings (`fit`), saved and exported models (`.keras`, SavedModel, TensorFlow Lite),
