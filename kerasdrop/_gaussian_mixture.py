@@ -301,7 +301,7 @@ def mixture_components(result_or_samples, noise_variance=None):
     """
     if not hasattr(result_or_samples, "output_type"):
         means = finite_array("result_or_samples", result_or_samples, min_ndim=2)
-        return means, _noise_variances(noise_variance, means.shape, "the samples")
+        return means, noise_variances(noise_variance, means.shape, "the samples")
     output_type = result_or_samples.output_type
     if output_type not in MIXTURE_OUTPUT_TYPES:
         raise ValueError(
@@ -311,9 +311,9 @@ def mixture_components(result_or_samples, noise_variance=None):
             f"kerasdrop.metrics.negative_log_likelihood, brier_score or expected_calibration_error on `result.mean`."
         )
     means = _kept(result_or_samples, "samples", output_type)
-    if output_type == "regression":
-        return means, _noise_variances(noise_variance, means.shape, "a result of output_type 'regression'")
-    no_noise_variance_for_a_head(noise_variance)
+    noise = component_noise(output_type, noise_variance, means.shape, "a result of output_type 'regression'")
+    if noise is not None:
+        return means, noise
     variances = _kept(result_or_samples, "sample_variances", output_type)
     if variances.shape != means.shape:
         raise ValueError(
@@ -334,7 +334,18 @@ def _kept(result, attribute, output_type):
     return finite_array(f"result.{attribute}", values, min_ndim=2)
 
 
-def _noise_variances(noise_variance, shape, what):
+def component_noise(output_type, noise_variance, shape, what):
+    """The checked noise variance of each component (see `noise_variances`) for output type "regression"; None
+    for "gaussian", which predicts its own variances and refuses a ``noise_variance``."""
+    if output_type == "gaussian":
+        no_noise_variance_for_a_head(noise_variance)
+        return None
+    return noise_variances(noise_variance, shape, what)
+
+
+def noise_variances(noise_variance, shape, what):
+    """``noise_variance`` (the observation noise ``1/τ`` that ``what`` needs) checked > 0 and broadcast to
+    ``shape``; None refused, naming what it would leave out."""
     if noise_variance is None:
         raise ValueError(
             f"Invalid value received for argument `noise_variance`: {what} need the observation noise variance 1/τ "

@@ -23,6 +23,7 @@ Example:
 
 import numpy as np
 
+from kerasdrop._gaussian_mixture import MIXTURE_OUTPUT_TYPES
 from kerasdrop._validation import ArgumentTypeError, _message, check_bool, check_positive_int, check_seed
 from kerasdrop.mc.result import MCDropoutResult
 from kerasdrop.metrics import check_probabilities, entropy_of
@@ -38,7 +39,7 @@ def _checked_samples(samples):
     its sum (float32 and float16 outputs sum to 1 only within their rounding), one unit ``p`` as ``[1 - p, p]``;
     raises otherwise."""
     if isinstance(samples, MCDropoutResult):
-        if samples.output_type in ("regression", "gaussian"):
+        if samples.output_type in MIXTURE_OUTPUT_TYPES:
             raise ValueError(
                 "Invalid value received for argument `samples`: an MCDropoutResult of "
                 f"output_type={samples.output_type!r}. "

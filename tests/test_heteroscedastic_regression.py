@@ -49,7 +49,6 @@ def test_epistemic_variance_grows_away_from_the_data(trained):
     far = np.concatenate([np.linspace(-8, -6, 5), np.linspace(6, 8, 5)]).astype("float32")[:, None]
     outside = trained.predict(far, verbose=0).epistemic_variance
     assert outside.min() > inside.max()
-    assert outside.mean() > 4 * inside.mean()
 
 
 def test_ninety_percent_intervals_cover_ninety_percent_of_held_out_points(trained):

@@ -63,6 +63,29 @@ def test_regression_log_likelihood_is_the_logsumexp_of_the_samples(batch_size):
     np.testing.assert_allclose(streamed, _mixture_log_likelihood(samples, 0.5, Y), rtol=1e-10, atol=1e-10)
 
 
+class SubclassedRegressor(keras.Model):
+    """A subclassed model: it has no graph of layers, so its outputs are known only once it is called."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(16, activation="relu")
+        self.drop = keras.layers.Dropout(0.3)
+        self.head = keras.layers.Dense(1)
+
+    def call(self, inputs, training=False):
+        return self.head(self.drop(self.hidden(inputs), training=training))
+
+
+def test_log_likelihood_on_a_subclassed_model_before_any_predict():
+    keras.utils.set_random_seed(0)
+    model = SubclassedRegressor()
+    model(X[:1])
+    mc = kerasdrop.MCDropout(model, samples=100, output_type="regression", seed=4)
+    streamed = mc.log_likelihood(X, Y, noise_variance=0.5, batch_size=7)
+    samples = mc.predict(X, verbose=0, keep_samples=True, batch_size=7).samples[..., 0].astype("float64")
+    np.testing.assert_allclose(streamed, _mixture_log_likelihood(samples, 0.5, Y), rtol=1e-10, atol=1e-10)
+
+
 def test_gaussian_log_likelihood_uses_the_heads_own_variances():
     mc = kerasdrop.MCDropout(_model(2), samples=150, output_type="gaussian", seed=5)
     streamed = mc.log_likelihood(X, Y[:, None])
@@ -73,7 +96,7 @@ def test_gaussian_log_likelihood_uses_the_heads_own_variances():
 
 def test_log_likelihood_refuses_what_would_be_meaningless():
     regression = kerasdrop.MCDropout(_model(1), samples=5, output_type="regression")
-    with pytest.raises(ValueError, match="noise_variance.*1 / tau"):
+    with pytest.raises(ValueError, match="noise_variance.*observation noise variance 1/τ"):
         regression.log_likelihood(X, Y)
     for bad in (0.0, -1.0, float("nan"), [1.0, 2.0]):
         with pytest.raises(ValueError, match="noise_variance"):

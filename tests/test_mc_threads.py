@@ -58,12 +58,16 @@ def _in_threads(call):
     return results
 
 
+def _model_and_inputs(name):
+    keras.utils.set_random_seed(0)
+    model = MODELS[name]()
+    return model, np.random.default_rng(0).normal(size=(3, *model.input_shape[1:])).astype("float32")
+
+
 @pytest.mark.parametrize("consistent", [False, True], ids=["per-input draws", "joint draws"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_threads_sharing_an_unseeded_predictor_draw_their_own_samples(name, consistent):
-    keras.utils.set_random_seed(0)
-    model = MODELS[name]()
-    x = np.random.default_rng(0).normal(size=(3, *model.input_shape[1:])).astype("float32")
+    model, x = _model_and_inputs(name)
     mc = kerasdrop.MCDropout(model, samples=SAMPLES, consistent=consistent)
     before = [utils.to_numpy(variable) for variable in model.variables]
     results = _in_threads(lambda: mc.predict(x, verbose=0, keep_samples=True).samples)
@@ -81,9 +85,7 @@ def test_threads_sharing_an_unseeded_predictor_draw_their_own_samples(name, cons
 @pytest.mark.parametrize("consistent", [False, True], ids=["per-input draws", "joint draws"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_threads_sharing_a_seeded_predictor_all_get_its_result(name, consistent):
-    keras.utils.set_random_seed(0)
-    model = MODELS[name]()
-    x = np.random.default_rng(0).normal(size=(3, *model.input_shape[1:])).astype("float32")
+    model, x = _model_and_inputs(name)
     mc = kerasdrop.MCDropout(model, samples=SAMPLES, consistent=consistent, seed=7)
     expected = mc.predict(x, verbose=0, keep_samples=True).samples
     results = _in_threads(lambda: mc.predict(x, verbose=0, keep_samples=True).samples)

@@ -333,6 +333,22 @@ def _candidate_masks(cell, batch_shape, dtype):
     return inverted_masks((*batch_shape, cell.units), cell.recurrent_dropout, cell.seed_generator, dtype)
 
 
+def _semeniuta_draws_every_step(cell):
+    return cell.per_step and cell.recurrent_dropout > 0
+
+
+def _semeniuta_sequence_mask(cell, state):
+    """The candidate's mask of a sequence (``per_step=False``), else None."""
+    if cell.per_step or cell.recurrent_dropout == 0:
+        return None
+    return _candidate_masks(cell, ops.shape(state)[:1], state.dtype)
+
+
+def _semeniuta_step_noise(cell, batch_shape, dtype):
+    """The candidate's mask of one step (``per_step=True``), else None."""
+    return _candidate_masks(cell, batch_shape, dtype) if _semeniuta_draws_every_step(cell) else None
+
+
 def _dropped(candidate, plan, noise):
     """Semeniuta's ``d(candidate)``: this step's mask (``per_step``), else the sequence's, else (test time) the
     identity."""
@@ -489,17 +505,10 @@ class SemeniutaLSTMCell(_DropoutCell, keras.layers.LSTMCell):
         super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
         self.per_step = check_bool("per_step", per_step)
 
-    @property
-    def draws_every_step(self):
-        return self.per_step and self.recurrent_dropout > 0
-
-    def _sequence_mask(self, state):
-        if self.per_step or self.recurrent_dropout == 0:
-            return None
-        return _candidate_masks(self, ops.shape(state)[:1], state.dtype)
-
-    def step_noise(self, batch_shape, dtype):
-        return _candidate_masks(self, batch_shape, dtype) if self.draws_every_step else None
+    # Semeniuta's noise, the same for the LSTM and the GRU: the candidate's mask, per step or per sequence.
+    draws_every_step = property(_semeniuta_draws_every_step)
+    _sequence_mask = _semeniuta_sequence_mask
+    step_noise = _semeniuta_step_noise
 
     def _step(self, inputs, states, plan, noise):
         h_tm1, c_tm1 = states
@@ -584,17 +593,10 @@ class SemeniutaGRUCell(_DropoutCell, keras.layers.GRUCell):
         super().__init__(units, **rates, seed=seed, mc=mc, **kwargs)
         self.per_step = check_bool("per_step", per_step)
 
-    @property
-    def draws_every_step(self):
-        return self.per_step and self.recurrent_dropout > 0
-
-    def _sequence_mask(self, state):
-        if self.per_step or self.recurrent_dropout == 0:
-            return None
-        return _candidate_masks(self, ops.shape(state)[:1], state.dtype)
-
-    def step_noise(self, batch_shape, dtype):
-        return _candidate_masks(self, batch_shape, dtype) if self.draws_every_step else None
+    # Semeniuta's noise, the same for the LSTM and the GRU: the candidate's mask, per step or per sequence.
+    draws_every_step = property(_semeniuta_draws_every_step)
+    _sequence_mask = _semeniuta_sequence_mask
+    step_noise = _semeniuta_step_noise
 
     def _step(self, inputs, states, plan, noise):
         h_tm1 = states[0]

@@ -59,7 +59,7 @@ def _check_model(model):
 
 def _model_batches(mc, x, batch_size):
     """``(batches of model inputs, number of inputs, batch size)`` (the last two None for a batched source);
-    arrays are checked once, whole."""
+    arrays are checked once, whole. The output kinds are decided on the first batch (see `decide_outputs`)."""
     plan = mc._sampler.plan
     if _inputs.is_batched_source(x):
         if batch_size is not None:
@@ -67,23 +67,28 @@ def _model_batches(mc, x, batch_size):
                 "Invalid value received for argument `batch_size`: datasets and generators are already batched, "
                 f"so leave it None. Received: batch_size={batch_size}"
             )
-        return _inputs.source_batches(plan, mc.model, x), None, None
+        return _decided(mc, _inputs.source_batches(plan, mc.model, x)), None, None
     ordered = _inputs.in_model_order(plan, mc.model, x)
     if batch_size is None:
         rows = mc.rows_per_call(keras.tree.map_structure(lambda array: array[:1], ordered))[1]
         batch_size = max(32, rows // mc.samples if mc.vectorized else rows)
     batch_size = check_positive_int("batch_size", batch_size)
     batches = _inputs.array_batches(plan, mc.model, ordered, batch_size)
-    return batches, _inputs.batch_size_of(ordered), batch_size
+    return _decided(mc, batches), _inputs.batch_size_of(ordered), batch_size
 
 
-def _sample_call(mc, batches, count, verbose, keep_samples, targets=None):
-    """The straight loop of a call: batches of model inputs -> prefix -> sampler calls -> moments -> results.
-    ``targets``: None, or an iterator of ``(y, noise_variance)`` per batch, for `MCDropout.log_likelihood`."""
+def _decided(mc, batches):
+    """``batches`` again, once the output kinds are decided from the first (an empty source refused)."""
     first = next(batches, None)
     if first is None:
         raise ValueError("MCDropout.predict received no inputs (an empty array, dataset or generator).")
     mc.decide_outputs(first)
+    return itertools.chain([first], batches)
+
+
+def _sample_call(mc, batches, count, verbose, keep_samples, targets=None):
+    """The straight loop of a call: batches of model inputs -> prefix -> sampler calls -> moments -> results.
+    ``targets``: None, or ``(y, noise_variance)`` of every input, for `MCDropout.log_likelihood`."""
     if not mc._warned:  # what the user should know about how this model is sampled, said once
         mc._warned = True
         for message in _sampling_notes(mc._sampler.plan, mc.output_type, mc.model.name):
@@ -91,16 +96,17 @@ def _sample_call(mc, batches, count, verbose, keep_samples, targets=None):
     sampler, names = mc._sampler, _outputs.output_names(mc.output_structure, len(mc.output_kinds))
     bar = keras.utils.Progbar(count, verbose=1 if verbose == "auto" else verbose, unit_name="input")
     parts, done, blocks = [], 0, None
-    for inputs in itertools.chain([first], batches):
+    for inputs in batches:
         rows = sampler.rows_per_call(mc.memory_budget_mb, sampler.plan.row_bytes(inputs))
         if mc.consistent and blocks is None:  # one cut of the samples for the whole call
             blocks = _runner.SampleBlocks.first(sampler, mc.samples, rows)
         frontier = sampler.prefix(inputs)
-        batch_targets = None if targets is None else next(targets)
+        size = _inputs.batch_size_of(inputs)
+        batch_targets = None if targets is None else (targets[0][done : done + size], targets[1])
         parts.extend(
             _runner.sample_batch(sampler, frontier, mc.samples, rows, keep_samples, names, blocks, batch_targets)
         )
-        done += _inputs.batch_size_of(inputs)
+        done += size
         if verbose != 0:
             bar.update(done)
     if verbose != 0 and count is None:
@@ -263,8 +269,10 @@ class MCDropout:
             noise_variance: for a "regression" output the noise variance ``σ²`` (``1 / tau``), a float or an array
                 broadcastable to one input's output, above 0; a "gaussian" head takes None (its own variances).
         """
-        batches, count, batch_size = _model_batches(self, _inputs.as_arrays(x), batch_size)
-        targets = _likelihood.target_batches(self.output_kinds, self.model, y, noise_variance, count, batch_size)
+        batches, count, _ = _model_batches(self, _inputs.as_arrays(x), batch_size)
+        targets = _likelihood.targets(
+            self.output_kinds, self.output_structure, self.model.name, y, noise_variance, count
+        )
         return self._call(batches, count, verbose, False, targets).log_likelihoods
 
     def _call(self, batches, count, verbose, keep_samples, targets=None):

@@ -37,7 +37,7 @@ def result_from(parts, kind, num_samples, name, consistent=False):
             f"MCDropout: {int((~finite).sum())} of {len(finite)} inputs gave a NaN or inf in at least one sample of "
             f"{name}; their moments and entropies are NaN (the other inputs are unaffected).",
             RuntimeWarning,
-            stacklevel=4,  # the caller of MCDropout.predict
+            stacklevel=6,  # this, results, _sample_call, _call, predict (or log_likelihood), the user's call
         )
     samples = sample_variances = None
     if parts[0].kept is not None:
@@ -122,8 +122,8 @@ class MCDropoutResult:
         self._require(
             ("probabilities", "logits"),
             "The entropies",
-            "need probability outputs; this one was read as regression (with output_type='auto' its layer has no "
-            "softmax or sigmoid activation). Pass output_type='probabilities' or 'logits' to MCDropout for a "
+            "need probability outputs (with output_type='auto' an output whose layer has no softmax or sigmoid "
+            "activation is read as regression). Pass output_type='probabilities' or 'logits' to MCDropout for a "
             "classifier, or use `mean` and `variance`.",
         )
 
@@ -163,23 +163,16 @@ class MCDropoutResult:
         """The variance of the predictive mixture: ``variance + noise_variance`` for a regression output (the noise
         variance ``1 / tau`` is needed: a float or an array broadcastable to ``mean``, all above 0), aleatoric plus
         epistemic for a "gaussian" head (which takes no ``noise_variance``: it predicts its own)."""
-        self._require(("regression", "gaussian"), "The predictive variance", "needs a regression output.")
-        if self.output_type == "gaussian":
-            _gaussian_mixture.no_noise_variance_for_a_head(noise_variance)
-            return self.variance + self._aleatoric_variance
-        if noise_variance is None:
-            raise ValueError(
-                "Invalid value received for argument `noise_variance`: None. A regression output has no noise model: "
-                "pass its noise variance 1 / tau (`variance` alone is only the epistemic part), or train a head of "
-                "mean and log variance and sample it with output_type='gaussian'."
-            )
-        noise = _gaussian_mixture.positive_variances("noise_variance", noise_variance, self.mean.shape)
-        return (self.variance + noise).astype("float32")
+        self._require(_gaussian_mixture.MIXTURE_OUTPUT_TYPES, "The predictive variance", "needs a regression output.")
+        what = "the predictive variance of a regression output"
+        noise = _gaussian_mixture.component_noise(self.output_type, noise_variance, self.mean.shape, what)
+        return self.variance + (self._aleatoric_variance if noise is None else noise.astype("float32"))
 
     def interval(self, level, noise_variance=None):
         """``(lower, upper)``, each like ``mean``: the central interval of probability ``level`` in (0, 1) of the
         predictive mixture (one Gaussian per kept sample, of variance ``noise_variance`` for a regression output or
         the head's own for a "gaussian" one). Needs the samples: predict with ``keep_samples=True``."""
+        self._require(_gaussian_mixture.MIXTURE_OUTPUT_TYPES, "The interval", "needs a regression output.")
         means, variances = _gaussian_mixture.mixture_components(self, noise_variance)
         return _gaussian_mixture.central_interval(means, variances, level)
 
