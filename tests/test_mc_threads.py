@@ -8,7 +8,7 @@ import pytest
 
 import kerasdrop
 from tests import _mc_models as mcm
-from tests import utils
+from tests import backend, utils
 
 THREADS, ROUNDS, SAMPLES = 4, 10, 10
 
@@ -56,6 +56,7 @@ def _in_threads(call):
     return results
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("consistent", [False, True], ids=["per-input draws", "joint draws"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_threads_sharing_an_unseeded_predictor_draw_their_own_samples(name, consistent):
@@ -98,6 +99,7 @@ def _busy_model():
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
 
 
+@backend.slow_on_jax
 def test_threads_share_a_model_and_leave_it_untouched():
     model = _busy_model()
     x = np.random.default_rng(6).normal(size=(5, 6)).astype("float32")
