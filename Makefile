@@ -1,12 +1,11 @@
 # Two entry points for a fresh machine with Python 3.10+:
 #   make demo       - set up .venv and run `kerasdrop demo`
 #   make test       - set up .venv and run the fast tier on TensorFlow, JAX and PyTorch: every test not marked `slow`
-#                     (5.8 minutes with .venv made, on a 2-core machine)
+#                     (4 min 17 s on a 2-core machine, .venv installed)
 # and the full tier, which CI runs (.ci/run):
-#   make test-all   - set up .venv and run every test, `slow` ones included: what `make test` leaves out are whole
-#                     trainings (`fit`), saved and exported models (`.keras`, SavedModel, TensorFlow Lite),
-#                     subprocesses (the CLI, the examples, the demo) and studies (22 minutes from a fresh clone, on a
-#                     loaded 2-core machine)
+#   make test-all   - set up .venv and run every test, `slow` ones included: whole trainings (`fit`), saved and
+#                     exported models (`.keras`, SavedModel, TensorFlow Lite), subprocesses (the CLI, the examples,
+#                     the demo), studies, and on JAX the tests that compile a program per case (11 min 48 s there)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3

@@ -96,6 +96,7 @@ def _assert_same_outputs(expected, got, atol=1e-5):
             np.testing.assert_array_equal(to_numpy(mask_b), to_numpy(mask_a))
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("how", CALLS)
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_without_dropout_it_is_keras_layer(name, how):
@@ -107,6 +108,7 @@ def test_without_dropout_it_is_keras_layer(name, how):
     _assert_same_outputs(expected, _keras_rnn.run_with_shared_masks(layer, args, {**kwargs, "training": True}))
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("how", ["plain", "masking layer", "initial_state and mask="])
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_without_masks_it_is_keras_test_output(name, how):

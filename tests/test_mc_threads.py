@@ -8,9 +8,7 @@ import pytest
 
 import kerasdrop
 from tests import _mc_models as mcm
-from tests import utils
-
-pytestmark = pytest.mark.slow  # 40 calls a test in four threads, each backend compiling its samplers anew
+from tests import backend, utils
 
 THREADS, ROUNDS, SAMPLES = 4, 10, 10
 
@@ -64,6 +62,7 @@ def _model_and_inputs(name):
     return model, np.random.default_rng(0).normal(size=(3, *model.input_shape[1:])).astype("float32")
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("consistent", [False, True], ids=["per-input draws", "joint draws"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_threads_sharing_an_unseeded_predictor_draw_their_own_samples(name, consistent):
@@ -102,6 +101,7 @@ def _busy_model():
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
 
 
+@backend.slow_on_jax
 def test_threads_share_a_model_and_leave_it_untouched():
     model = _busy_model()
     x = np.random.default_rng(6).normal(size=(5, 6)).astype("float32")

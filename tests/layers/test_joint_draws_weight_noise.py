@@ -149,6 +149,7 @@ def test_copies_of_an_input_see_the_same_network_within_a_sample(name, mode):
     assert not np.allclose(plain[0, 0], plain[0, 2])
 
 
+@backend.slow_on_jax
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", [*DENSE, "VariationalDense-sequence", *CONV])
 def test_a_sample_is_one_affine_map_of_its_inputs(name, mode):

@@ -80,7 +80,7 @@ def assert_new_draw_at_every_step(fired, p):
 # ---------------------------------------------------------------- a new draw at every step
 
 
-@backend.slow_on_jax
+@pytest.mark.slow
 @ROLLED
 @pytest.mark.parametrize("name", list(PER_STEP_CELLS))
 def test_cell_draws_anew_at_every_step_of_a_keras_rnn(name, unroll):
@@ -97,6 +97,7 @@ def test_cell_draws_anew_at_every_step_of_a_keras_rnn(name, unroll):
         assert not np.array_equal(utils.to_numpy(call(x)), first), f"{label}: a second call repeated the first"
 
 
+@backend.slow_on_jax
 @ROLLED
 @pytest.mark.parametrize("name", list(PER_STEP_CELLS))
 def test_mc_dropout_samples_a_new_draw_at_every_step(name, unroll):
@@ -147,6 +148,7 @@ def test_a_masked_row_does_not_hold_back_the_draws_of_the_others():
 # ---------------------------------------------------------------- the step counter
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PER_STEP_CELLS))
 def test_states_end_with_the_step_counter(name):
     """``return_state`` gives Keras's states and the step counter, ``(batch, 2)``: the number of steps run, in two
@@ -197,6 +199,7 @@ def test_stacked_cells_carry_a_counter_each():
         np.testing.assert_array_equal(utils.to_numpy(counter), [[7, 0], [7, 0]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("name", list(PER_STEP_CELLS))
 def test_dtype_policies_count_past_what_the_float_holds(name, policy):

@@ -11,22 +11,22 @@ from tests.layers import every_layer
 
 pytestmark = backend.tensorflow_only("tf.distribute")
 
-# Configurations of `tests.layers.every_layer`, with the arguments changed here.
-LAYERS = {
-    "DropConnectDense": {},
-    "DropConnectDense-per_sample": {},
-    "StandoutDense": {"bias_initializer": "ones"},
-    "FastDropoutDense": {},
-    "VariationalDense": {},
-    "SparseVariationalDense": {},
-    "ConcreteDropout": {},
-}
+# Configurations of `tests.layers.every_layer`.
+LAYERS = [
+    "DropConnectDense",
+    "DropConnectDense-per_sample",
+    "StandoutDense",
+    "FastDropoutDense",
+    "VariationalDense",
+    "SparseVariationalDense",
+    "ConcreteDropout",
+]
 
 
-@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize("name", LAYERS)
 def test_replicas_draw_different_noise(strategy, name):
     with strategy.scope():
-        layer = every_layer.make(name, seed=1, **LAYERS[name])
+        layer = every_layer.make(name, seed=1)
         layer.build((None, 16))
     utils.assert_replicas_draw_their_own_noise(strategy, layer, np.ones((8, 16), "float32"))
 
