@@ -103,9 +103,7 @@ def _grid(folder, name, low, high):
 def load(root, name, splits):
     """The data set ``name`` of folder ``root`` with its first ``splits`` splits; a `DataError` if anything is
     missing or malformed, or if it has fewer splits."""
-    folder = os.path.join(root, name)
-    if not os.path.isdir(folder):
-        raise DataError(f"{folder} is missing (no folder for data set {name!r})")
+    folder = _folder(root, name)
     data = _read(folder, "data.txt")
     features = _indices(folder, "index_features.txt", data.shape[1])
     target = _indices(folder, "index_target.txt", data.shape[1])
@@ -134,7 +132,11 @@ def load(root, name, splits):
 
 def count_splits(root, name):
     """``n_splits.txt`` of data set ``name`` (a `DataError` if its folder or the file is missing or malformed)."""
+    return _one(_folder(root, name), "n_splits.txt")
+
+
+def _folder(root, name):
     folder = os.path.join(root, name)
     if not os.path.isdir(folder):
         raise DataError(f"{folder} is missing (no folder for data set {name!r})")
-    return _one(folder, "n_splits.txt")
+    return folder

@@ -142,6 +142,44 @@ def plot(report, labels, path):
     plt.close(figure)
 
 
+# The settings two reports must share for their rows to be put in one table.
+SHARED_SETTINGS = ("splits", "epochs", "samples", "val_samples", "seed")
+
+
+def read(folder, settings):
+    """The report of ``folder``'s results.json, to be updated by a run of ``settings``; a `ValueError` naming the
+    difference when its settings differ, or when there is none."""
+    path = os.path.join(folder, "results.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"--update: there is no {path} to update")
+    with open(path) as handle:
+        earlier = json.load(handle)
+    for key in SHARED_SETTINGS:
+        if earlier["settings"][key] != settings[key]:
+            raise ValueError(
+                f"--update: {path} was run with {key} {earlier['settings'][key]!r}, this run with {settings[key]!r}; "
+                "rows of different settings do not go in one table"
+            )
+    return earlier
+
+
+def merge(earlier, report):
+    """``report`` with the rows of ``earlier`` (None: none) that it did not redo; a data set's wall time is then
+    the sum of its rows'."""
+    if earlier is None:
+        return report
+    merged = json.loads(json.dumps(earlier))
+    merged["machine"] = report["machine"]
+    for name, outcome in report["datasets"].items():
+        methods = {**merged["datasets"].get(name, {}).get("methods", {}), **outcome["methods"]}
+        seconds = sum(result["timing"]["seconds"] for result in methods.values())
+        merged["datasets"][name] = {"methods": methods, "seconds": seconds}
+    settings = merged["settings"]
+    settings["datasets"] = list(dict.fromkeys(settings["datasets"] + report["settings"]["datasets"]))
+    settings["methods"] = list(dict.fromkeys(settings["methods"] + report["settings"]["methods"]))
+    return merged
+
+
 def write(report, labels, folder):
     """results.md, results.json and results.png of ``report`` into ``folder``; returns their paths."""
     os.makedirs(folder, exist_ok=True)

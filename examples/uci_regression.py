@@ -82,14 +82,17 @@ class Phase:
     def outputs(self):
         return 2 if self.method == "heteroscedastic" else 1
 
-    def losses(self, train_rows):
-        """`StackedModel` keyword arguments for networks trained on ``train_rows`` rows."""
+    def losses(self, train_rows, y_std):
+        """`StackedModel` keyword arguments for networks trained on ``train_rows`` rows whose targets, per split,
+        had the standard deviation ``y_std (S,)`` before they were normalised."""
         l2 = _uci_stacked.LENGTH_SCALE**2
         if self.method == "mc_dropout":
             return {"weight_decay": l2 * (1 - self.rates) / (2 * train_rows * self.taus)}
         if self.method == "heteroscedastic":
             return {"weight_decay": l2 * (1 - self.rates) / (2 * train_rows), "likelihood": "gaussian"}
-        scale = self.taus * train_rows  # kerasdrop.concrete_regularizers, per network
+        # kerasdrop.concrete_regularizers, per network: the KL scaled as the data term, a squared error of the
+        # normalised targets, so τ in their units, τ·std²: the grid's τ is the precision of the targets as given.
+        scale = self.taus * np.square(y_std)[:, None] * train_rows
         return {"concrete_regularizers": (l2 / scale, 2.0 / scale)}
 
     def precision(self):
@@ -165,7 +168,7 @@ def stack(phase, data, parts, seed, workers, first_id=0):
     y, y_mean, y_std = _uci_data.normalised_targets(y)
     configs = phase.rates.shape[1]
     shards = np.array_split(np.arange(len(parts)), min(workers, len(parts)))
-    losses = phase.losses(len(x))
+    losses = phase.losses(len(x), y_std)
     models = []
     for shard in shards:
         networks = _uci_stacked.StackedNetworks(
@@ -255,20 +258,20 @@ def plain_model(networks, split, method, regularizers=None):
     return model
 
 
-def test_scores(result, y, y_mean, y_std, tau):
+def score_samples(result, y, y_mean, y_std, tau):
     """``(rmse, log_likelihood, samples)`` of an `MCDropoutResult` kept with its samples, on targets ``y``; the
-    samples are de-normalised (means with the mean and std, variances with std²)."""
-    from scipy.special import logsumexp
+    samples are de-normalised (means with the mean and std, variances with std²). The log-likelihood is
+    `kerasdrop.metrics.gaussian_log_likelihood` of the mixture of the samples: noise variance ``1 / tau`` for a
+    plain network, each sample's own for a heteroscedastic head."""
+    import kerasdrop
 
     means = result.samples[..., 0].astype("float64") * y_std + y_mean
     if result.sample_variances is None:
-        terms = -0.5 * tau * np.square(y - means) - 0.5 * math.log(2 * math.pi) + 0.5 * math.log(tau)
+        noise_variance = 1.0 / tau
     else:
-        variances = result.sample_variances[..., 0].astype("float64") * y_std**2
-        terms = -0.5 * (np.log(2 * math.pi * variances) + np.square(y - means) / variances)
-    log_likelihood = logsumexp(terms, axis=0) - math.log(len(means))
-    rmse = math.sqrt(np.mean(np.square(y - means.mean(axis=0))))
-    return rmse, float(log_likelihood.mean()), means
+        noise_variance = result.sample_variances[..., 0].astype("float64") * y_std**2
+    log_likelihood = kerasdrop.metrics.gaussian_log_likelihood(means, y, noise_variance)
+    return kerasdrop.metrics.rmse(y, means.mean(axis=0)), float(log_likelihood), means
 
 
 def tolerant_ks(a, b, tolerance):
@@ -315,19 +318,19 @@ def agreement(networks, split, x, y_mean, y_std, mc_means, seed):
     }
 
 
-def test_split(model, x, y, y_mean, y_std, tau, samples, seed):
-    """`test_scores` of ``model``'s `kerasdrop.MCDropout` samples on the normalised test inputs ``x``."""
+def score_test_split(model, x, y, y_mean, y_std, tau, samples, seed):
+    """`score_samples` of ``model``'s `kerasdrop.MCDropout` samples on the normalised test inputs ``x``."""
     import kerasdrop
 
     output_type = "regression" if tau is not None else "gaussian"
     mc = kerasdrop.MCDropout(model, samples=samples, output_type=output_type, seed=seed)
-    return test_scores(mc.predict(x.astype("float32"), keep_samples=True, verbose=0), y, y_mean, y_std, tau)
+    return score_samples(mc.predict(x.astype("float32"), keep_samples=True, verbose=0), y, y_mean, y_std, tau)
 
 
-def test_splits(trained, phase, data, samples, seed, workers):
+def score_test_splits(trained, phase, data, samples, seed, workers):
     """``(rmse, log-likelihood, de-normalised sampled means)`` of each split: its test rows sampled by
     `kerasdrop.MCDropout` on a plain Keras copy of its network (the splits in threads)."""
-    coefficients = phase.losses(data.train_rows).get("concrete_regularizers")
+    coefficients = phase.losses(data.train_rows, trained.y_std).get("concrete_regularizers")
     tasks = []
     for split, rows in enumerate(data.test):
         x = (data.x[rows] - trained.x_stats[0][split]) / trained.x_stats[1][split]
@@ -340,17 +343,17 @@ def test_splits(trained, phase, data, samples, seed, workers):
         model = plain_model(*trained.locate(split), phase.method, regularizers)
         tau = None if phase.precision() is None else float(phase.taus[split, 0])
         moments = data.y[rows], trained.y_mean[split], trained.y_std[split], tau
-        tasks.append(lambda m=model, x=x, k=split, z=moments: test_split(m, x, *z, samples, seed + k))
+        tasks.append(lambda m=model, x=x, k=split, z=moments: score_test_split(m, x, *z, samples, seed + k))
     return in_parallel(tasks, workers)
 
 
 def evaluate(phase, data, args, seed):
-    """Retrains the chosen networks of ``phase`` on the whole training splits, then tests them (`test_splits`):
+    """Retrains the chosen networks of ``phase`` on the whole training splits, then tests them (`score_test_splits`):
     per split RMSE and log-likelihood, the timings, and on split 0 the agreement of MCDropout's samples with the
     stacked networks' own."""
     trained, timing = train(phase, data, data.train, args.epochs or data.epochs, seed, args.workers, first_id=2**20)
     start = time.perf_counter()
-    scores = test_splits(trained, phase, data, args.samples, seed, args.workers)
+    scores = score_test_splits(trained, phase, data, args.samples, seed, args.workers)
     x = (data.x[data.test[0]] - trained.x_stats[0][0]) / trained.x_stats[1][0]
     check = agreement(*trained.locate(0), x, trained.y_mean[0], trained.y_std[0], scores[0][2], seed + 7)
     timing["test_seconds"] = time.perf_counter() - start
@@ -442,6 +445,11 @@ def parse_args(argv):
         help="threads: the splits are trained, scored and tested in this many shards at once (default: the cores)",
     )
     parser.add_argument("--output", default=os.path.join("docs", "uci"), help="where results.md/json/png go")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the rows of --output's results.json (same settings) that this run does not redo",
+    )
     args = parser.parse_args(argv)
     if not os.path.isdir(args.data_dir):
         parser.error(f"argument --data-dir: {args.data_dir!r} is not a folder")
@@ -476,13 +484,18 @@ def main(argv=None, print_fn=print):
         "published": PUBLISHED,
         "datasets": {},
     }
+    try:
+        earlier = _uci_report.read(args.output, report["settings"]) if args.update else None
+    except ValueError as error:
+        raise SystemExit(f"uci_regression.py: error: {error}") from None
     for data in datasets:
         epochs = args.epochs or data.epochs
         print_fn(f"{data.name}: {len(data.train)} splits, {data.train_rows} training rows, {epochs} epochs")
         report["datasets"][data.name] = run_dataset(data, args, print_fn)
-    paths = _uci_report.write(report, LABELS, args.output)
+        # Written after each data set, so that a long run keeps what it did.
+        paths = _uci_report.write(_uci_report.merge(earlier, report), LABELS, args.output)
     print_fn("wrote " + ", ".join(paths))
-    return report
+    return _uci_report.merge(earlier, report)
 
 
 if __name__ == "__main__":

@@ -78,9 +78,11 @@ def positive_variances(name, values, shape):
 
 
 def targets(name, values, shape):
-    """``values`` as a float64 array of exactly ``shape``, only finite values."""
-    array = finite_array(name, values)
-    if array.shape != tuple(shape):
+    """``values`` as a float64 array of exactly ``shape``, only finite values; ``(N,)`` is taken for ``(N, 1)``."""
+    array, shape = finite_array(name, values), tuple(shape)
+    if shape[-1:] == (1,) and array.shape == shape[:-1]:
+        array = array[..., None]
+    if array.shape != shape:
         raise ValueError(
             _message(
                 name,

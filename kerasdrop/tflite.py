@@ -8,6 +8,7 @@ import keras
 
 from kerasdrop import _compat, _context
 from kerasdrop._validation import ArgumentTypeError, _message, check_instance, check_positive_int
+from kerasdrop.mc import compile
 from kerasdrop.mc import inputs as _inputs
 from kerasdrop.mc.mode import kerasdrop_layers
 from kerasdrop.mc.selection import is_inert, noise_layers
@@ -104,12 +105,7 @@ def _check_recurrent(model, signature):
 
 
 def _check_backend_and_model(model):
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            "export_tflite converts through TensorFlow: it needs the TensorFlow backend, not "
-            f"{keras.backend.backend()!r}. Save the model (`model.save('model.keras')`), load it in a process started "
-            "with KERAS_BACKEND=tensorflow (a .keras file loads on every backend) and export it there."
-        )
+    compile.require_tensorflow("export_tflite converts through TensorFlow")
     if not model.built:
         raise ValueError(
             f"export_tflite needs a built model; {model.name!r} is not built yet. Create it with `keras.Input`."
@@ -206,8 +202,9 @@ def export_tflite(model, path=None, batch_size=None):
     _check_backend_and_model(model)
     signature = _inputs.serving_signature(model, _model_inputs(model), batch_size)
     _check_recurrent(model, signature)
+    layers = _kerasdrop_layers(model)  # nothing to sample is an error before any warning
     _warn_keras_noise(model)
-    flatbuffer = _convert(model, _kerasdrop_layers(model), signature)
+    flatbuffer = _convert(model, layers, signature)
     if path is not None:
         with open(path, "wb") as file:
             file.write(flatbuffer)

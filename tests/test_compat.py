@@ -231,6 +231,7 @@ def test_flatten_layers_reaches_the_cell_of_an_rnn():
     assert any(sub is layer.cell for sub in _compat.flatten_layers(layer))
 
 
+@pytest.mark.slow  # writes and loads a SavedModel
 @tensorflow_only("tf.saved_model.save")
 def test_trackable_children_add_the_seed_states_for_saved_model(tmp_path):
     import tensorflow as tf

@@ -143,6 +143,7 @@ def heteroscedastic_data(count, seed):
     return x, (np.sin(2 * x) + noise * rng.normal(size=x.shape)).astype("float32")
 
 
+@pytest.mark.slow  # trains a model (fit) and saves it
 def test_a_heteroscedastic_model_learns_the_noise_of_its_data(tmp_path):
     """Trained on 2,000 points (400 steps), the predicted standard deviation is within 20% of σ(x) at five inputs
     and the mean within 0.1 of sin(2x): about 200 points lie within ±0.1 of each input, whose standard deviation has

@@ -132,7 +132,8 @@ def test_regression_parts_are_refused_on_classifiers_and_noise_is_needed_without
         _ = regression.aleatoric_variance
 
 
-@pytest.mark.skipif(backend.BACKEND != "tensorflow", reason="a SavedModel is TensorFlow's")
+@pytest.mark.slow  # writes and loads a SavedModel
+@backend.tensorflow_only("MCDropout.export (a SavedModel)")
 def test_the_saved_model_serves_a_gaussian_heads_variances(tmp_path):
     import tensorflow as tf
 

@@ -323,6 +323,18 @@ def test_a_regression_result_scores_as_its_kept_samples():
     assert np.all(lower < result.mean) and np.all(result.mean < upper)
 
 
+def test_targets_of_one_output_may_leave_out_its_axis_of_one():
+    samples = np.random.default_rng(18).normal(size=(6, 9, 1))
+    y = samples[0, :, 0] + 0.3
+    for name in ("gaussian_log_likelihood", "crps"):
+        function = getattr(metrics, name)
+        np.testing.assert_array_equal(
+            function(samples, y, 0.5, reduce="none"), function(samples, y[:, None], 0.5, reduce="none")
+        )
+    with pytest.raises(ValueError, match=r"an array of shape \(9, 1\).*y of shape \(9, 2\)"):
+        metrics.crps(samples, np.stack([y, y], axis=1), 0.5)
+
+
 def test_a_gaussian_result_uses_its_sampled_variances():
     means, variances = mixtures(5, 8, seed=15)
     y = draw_from_mixture(means, variances, seed=16)

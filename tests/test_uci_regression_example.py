@@ -56,11 +56,13 @@ def write_dataset(root, name="yacht", splits=SPLITS, seed=0):
     return folder
 
 
-def run_tiny(uci, tmp_path, methods):
-    write_dataset(tmp_path / "data")
+def run_tiny(uci, tmp_path, methods, *more, data_written=False):
+    if not data_written:
+        write_dataset(tmp_path / "data")
     argv = [
         *("--data-dir", str(tmp_path / "data"), "--datasets", "yacht", "--splits", "2", "--epochs", "3"),
         *("--samples", "20", "--val-samples", "20", "--output", str(tmp_path / "out"), "--methods", *methods),
+        *more,
     ]
     printed = []
     return uci.main(argv, print_fn=printed.append), printed
@@ -99,6 +101,20 @@ def test_tiny_run_of_mc_dropout_writes_the_report(uci, tmp_path):
     report, printed = run_tiny(uci, tmp_path, ["mc_dropout"])
     check_report(report, tmp_path, ["mc_dropout"])
     assert printed[0] == "yacht: 2 splits, 50 training rows, 3 epochs"
+
+
+def test_update_keeps_the_rows_it_does_not_redo_and_refuses_other_settings(uci, tmp_path):
+    first, _ = run_tiny(uci, tmp_path, ["mc_dropout"])
+    merged, _ = run_tiny(uci, tmp_path, ["heteroscedastic"], "--update", data_written=True)
+    check_report(merged, tmp_path, ["mc_dropout", "heteroscedastic"])
+    methods = merged["datasets"]["yacht"]["methods"]
+    assert methods["mc_dropout"] == json.loads(json.dumps(first["datasets"]["yacht"]["methods"]["mc_dropout"]))
+    seconds = sum(result["timing"]["seconds"] for result in methods.values())
+    assert merged["datasets"]["yacht"]["seconds"] == pytest.approx(seconds, rel=1e-12)
+    with pytest.raises(SystemExit, match=r"run with samples 20, this run with 30"):
+        run_tiny(uci, tmp_path, ["mc_dropout"], "--update", "--samples", "30", data_written=True)
+    with pytest.raises(SystemExit, match=r"--update: there is no .*other.results\.json to update"):
+        run_tiny(uci, tmp_path, ["mc_dropout"], "--update", "--output", str(tmp_path / "other"), data_written=True)
 
 
 @pytest.mark.slow
@@ -427,3 +443,14 @@ def test_the_relaxed_masks_are_gal_hron_and_kendalls(stacked):
     z = 1 / (1 + np.exp(-(logit + np.log(u) - np.log1p(-u)) / stacked.CONCRETE_TEMPERATURE))
     expected = inputs * (1 - z) * (1 + np.exp(logit))
     np.testing.assert_allclose(dropped, expected, rtol=2e-5, atol=1e-6)
+
+
+def test_concrete_regularisers_take_tau_in_the_units_of_the_normalised_targets(uci, stacked):
+    """The grid's τ is the precision of the targets as given; the networks fit them normalised, where it is τ·std²."""
+    taus, stds = np.array([0.5, 2.0]), np.array([3.0, 0.5])
+    phase = uci.Phase("concrete", np.full((2, 1), 0.1), taus[:, None])
+    weight, dropout = phase.losses(100, stds)["concrete_regularizers"]
+    for split in range(2):
+        expected = kerasdrop.concrete_regularizers(100, stacked.LENGTH_SCALE, precision=taus[split] * stds[split] ** 2)
+        assert weight[split, 0] == pytest.approx(expected["weight_regularizer"], rel=1e-12)
+        assert dropout[split, 0] == pytest.approx(expected["dropout_regularizer"], rel=1e-12)

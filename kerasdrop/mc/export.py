@@ -11,8 +11,8 @@ import keras
 from keras import ops
 
 from kerasdrop._validation import ArgumentTypeError, _message
-from kerasdrop.mc import compile, moments
 from kerasdrop.mc import inputs as _inputs
+from kerasdrop.mc import moments
 from kerasdrop.mc import outputs as _outputs
 from kerasdrop.mc.plan import rows_within
 
@@ -112,12 +112,12 @@ def serving_function(sampler, structure, total, memory_budget_mb):
         def body(drawn, state):
             step = tf.minimum(copies, total - drawn)
             merged = []
-            for (mean, m2, entropy_sum, finite), chunk in zip(
+            for (mean, m2, second_sum, finite), chunk in zip(
                 state, _chunk(sampler, frontier, step, batch), strict=True
             ):
                 counts = tf.cast(drawn, "float64"), tf.cast(step, "float64")
                 new_mean, new_m2 = moments.merge_moments(counts[0], mean, m2, counts[1], chunk[0], chunk[1])
-                merged.append((new_mean, new_m2, entropy_sum + chunk[2], finite & chunk[3]))
+                merged.append((new_mean, new_m2, second_sum + chunk[2], finite & chunk[3]))
             return drawn + step, merged
 
         _, state = tf.while_loop(lambda drawn, state: drawn < total, body, (copies, first))
@@ -141,7 +141,6 @@ def export(path, sampler, structure, samples, memory_budget_mb, initial_seed_sta
     """Writes the SavedModel of `MCDropout.export` (see there) from its parts: the `Sampler` (its output kinds
     decided), the model's output ``structure``, the number of ``samples``, the memory budget of a call, the seed
     state the first call starts from (None: the sampler's generator as it is) and the checked input signature."""
-    compile.require_tensorflow("MCDropout.export writes a TensorFlow SavedModel")
     path = _check_path(path)
     if initial_seed_state is not None:  # the first call of the SavedModel draws what `predict` draws
         sampler.generator.state.assign(initial_seed_state)

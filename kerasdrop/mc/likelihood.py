@@ -2,7 +2,6 @@
 of the predictive mixture they are scored under."""
 
 import keras
-import numpy as np
 
 from kerasdrop import _gaussian_mixture
 
@@ -25,8 +24,6 @@ def targets(kinds, structure, model_name, y, noise_variance, count):
     units = tuple(keras.tree.flatten(structure)[0].shape[1:])
     if kinds[0].output_type == "gaussian":
         units = (*units[:-1], units[-1] // 2)
-    if units[-1:] == (1,) and np.ndim(y) == len(units):
-        y = np.asarray(y)[..., None]  # (N,) for an output (N, 1)
     if None in units:  # a size the model leaves open: the targets give it
         y = _gaussian_mixture.finite_array("y", y)
         units = y.shape[1:]

@@ -287,8 +287,9 @@ class MCDropout:
     def export(self, path, input_signature=None):
         """Writes a TensorFlow SavedModel that serves these Monte Carlo predictions, for TF Serving and the like.
 
-        ``serve(x)`` (also ``serving_default``) returns a dict of float32 tensors: ``mean``, ``variance`` and, for
-        probability outputs, the three entropies (keys prefixed by the output's key or index for several outputs).
+        ``serve(x)`` (also ``serving_default``) returns a dict of float32 tensors: ``mean``, ``variance``, for
+        probability outputs the three entropies, for a "gaussian" head ``aleatoric_variance`` and
+        ``predictive_variance`` (keys prefixed by the output's key or index for several outputs).
         With an int ``seed`` its first call draws what ``predict`` draws. It loads with TensorFlow alone
         (``tf.saved_model.load(path).serve(x)``); see `kerasdrop.mc.export`.
 
