@@ -1,7 +1,7 @@
 # Two entry points for a fresh machine with Python 3.10+:
 #   make demo       - set up .venv and run `kerasdrop demo`
 #   make test       - set up .venv and run the fast tier on TensorFlow, JAX and PyTorch: every test not marked `slow`
-#                     (4 min 17 s on a 2-core machine, .venv installed)
+#                     (4 min 8 s on a 2-core machine with .venv made; 5 min from a fresh clone)
 # and the full tier, which CI runs (.ci/run):
 #   make test-all   - set up .venv and run every test, `slow` ones included: whole trainings (`fit`), saved and
 #                     exported models (`.keras`, SavedModel, TensorFlow Lite), subprocesses (the CLI, the examples,

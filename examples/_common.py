@@ -122,13 +122,13 @@ def results_folder(output_dir, published, quick, name):
     return os.path.join(tempfile.gettempdir(), f"kerasdrop_{name}_quick") if quick else published
 
 
-def read_results(output_dir):
-    """The ``results.json`` of an earlier run in ``output_dir`` (for ``--replot``); a clear exit when there is none."""
+def read_results(output_dir, flag="--replot"):
+    """The ``results.json`` of an earlier run in ``output_dir`` (for ``flag``); a clear exit when there is none."""
     import json
 
     path = os.path.join(output_dir, "results.json")
     if not os.path.exists(path):
-        raise SystemExit(f"--replot: no {path}; run the script first, or pass the --output-dir that holds it")
+        raise SystemExit(f"{flag}: no {path}; run the script first, or pass the --output-dir that holds it")
     with open(path) as handle:
         return json.load(handle)
 

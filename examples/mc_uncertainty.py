@@ -8,6 +8,9 @@ a CNN with `SpatialDropout2D`. Each reloaded model is then predicted twice on th
   - with MC dropout: the mean of ``--samples`` stochastic passes (Gal & Ghahramani 2016).
 
 and compared on accuracy, negative log-likelihood (NLL), expected calibration error (ECE, 15 bins) and Brier score.
+The MC prediction is also calibrated by temperature scaling and given split conformal prediction sets (APS, 90 %),
+each fitted on one half of the test set and applied to the other, both ways
+(`kerasdrop.demo.cross_fitted_calibration`).
 The predictive entropy of the MC prediction is compared between the test images and images unlike the training
 data (uniform noise, and test images rotated by 90 degrees); AUROC is how well entropy tells each of them from the
 test images (1 = always, 0.5 = chance). A reliability diagram and an uncertainty histogram per model are written
@@ -35,9 +38,10 @@ import numpy as np  # noqa: E402
 
 import kerasdrop  # noqa: E402
 from kerasdrop import metrics, plot  # noqa: E402
-from kerasdrop.demo import auroc  # noqa: E402
+from kerasdrop.demo import auroc, cross_fitted_calibration  # noqa: E402
 
 QUICK_SAMPLES = 10
+ALPHA = 0.1  # conformal sets that hold the label 90 % of the time
 
 
 def _named(module, name):
@@ -60,6 +64,8 @@ COLUMNS = [
     ("NLL det / MC", "nll", "s"),
     ("ECE det / MC", "ece", "s"),
     ("Brier det / MC", "brier", "s"),
+    ("MC + temperature: NLL / ECE", "calibrated", "s"),
+    ("APS 90 % sets: coverage / size", "conformal", "s"),
     ("entropy test / noise / rotated", "entropy", "s"),
     ("AUROC noise / rotated", "auroc", "s"),
     ("reload / MC reload", "reload", "s"),
@@ -83,7 +89,7 @@ def unlike_training_data(images, seed):
 def evaluate(result, data, args, print_fn):
     """MC dropout on the reloaded model: scores, entropies, AUROC, plots; returns the row of the table."""
     sampler = kerasdrop.MCDropout(result.reloaded, samples=args.samples, seed=args.seed)
-    mc = sampler.predict(data.x_test, verbose=0)
+    mc = sampler.predict(data.x_test, verbose=0, keep_samples=True)
     original = kerasdrop.MCDropout(result.model, samples=args.samples, seed=args.seed).predict(data.x_test, verbose=0)
     mc_gap = float(np.max(np.abs(mc.mean - original.mean)))
     entropy = {"test": mc.predictive_entropy()}
@@ -96,6 +102,9 @@ def evaluate(result, data, args, print_fn):
         metrics.classification_scores(result.probs, data.y_test),
         metrics.classification_scores(mc.mean, data.y_test),
     )
+    calibrated, temperatures, sets = cross_fitted_calibration(mc.samples, data.y_test, args.seed, ALPHA)
+    scaled = metrics.classification_scores(calibrated, data.y_test)
+    aps = sets["aps"]
     name = _common.slug(result.variant.name)
     os.makedirs(args.plot_dir, exist_ok=True)
     paths = [os.path.join(args.plot_dir, f"mc_{name}_{kind}.png") for kind in ("reliability", "entropy")]
@@ -111,6 +120,10 @@ def evaluate(result, data, args, print_fn):
         "variant": result.variant.name,
         "deterministic": deterministic,
         "mc": sampled,
+        "mc_temperature": scaled,
+        "temperatures": temperatures,
+        "aps_coverage": float(aps[np.arange(len(data.y_test)), data.y_test].mean()),
+        "aps_set_size": float(aps.sum(axis=1).mean()),
         "mean_entropy": {kind: float(values.mean()) for kind, values in entropy.items()},
         "auroc_noise": auroc(entropy["test"], entropy["noise"]),
         "auroc_rotated": auroc(entropy["test"], entropy["rotated"]),
@@ -122,6 +135,8 @@ def evaluate(result, data, args, print_fn):
     }
     for key in deterministic:
         row[key] = f"{deterministic[key]:.3f} / {sampled[key]:.3f}"
+    row["calibrated"] = f"{scaled['nll']:.3f} / {scaled['ece']:.3f} (τ {np.mean(temperatures):.2f})"
+    row["conformal"] = f"{row['aps_coverage']:.3f} / {row['aps_set_size']:.2f}"
     row["entropy"] = " / ".join(f"{row['mean_entropy'][kind]:.3f}" for kind in ("test", "noise", "rotated"))
     row["auroc"] = f"{row['auroc_noise']:.3f} / {row['auroc_rotated']:.3f}"
     row["reload"] = f"{result.reload_gap:.0e} / {mc_gap:.0e} " + ("ok" if row["reload_ok"] else "FAILED")

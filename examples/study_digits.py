@@ -5,10 +5,13 @@ Experiments (each a table row set and a PNG):
                 examples/compression_digits.py: it needs a KL warm-up and about 200 epochs to train);
   2. rate:      test error against the dropout rate (Srivastava et al. 2014, "dependence on p");
   3. scaling:   weight-scaling (Hinton 2012) against inverted dropout at the same rate;
-  4. mc:        Monte Carlo averaging against deterministic inference (error, NLL, ECE).
+  4. mc:        Monte Carlo averaging against deterministic inference (error, NLL, ECE), each also calibrated by
+                temperature scaling (`kerasdrop.calibration.TemperatureScaling`, cross-fitted on the halves of the
+                test set: `kerasdrop.demo.cross_fitted_calibration`).
 
     python examples/study_digits.py                      # the full study (about 10-15 minutes on 2 CPU cores)
     python examples/study_digits.py --quick              # a tiny budget, to check that it runs
+    python examples/study_digits.py --only mc            # part 4 alone, the others kept from results.json
 
 Writes results.md, results.json and one PNG per experiment into --output-dir (default docs/study; --quick writes
 into the system's temporary folder unless given one).
@@ -27,6 +30,7 @@ import numpy as np  # noqa: E402
 
 HIDDEN = 256
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+PARTS = ("variants", "rates", "mc")
 
 
 def plain(layer_after):
@@ -135,26 +139,35 @@ def run_rates(data, seeds, epochs, log, rates=RATES):
 def run_mc(data, seeds, epochs, samples, log):
     import kerasdrop
     from kerasdrop import metrics
+    from kerasdrop.demo import cross_fitted_calibration
 
     _, (x_test, y_test) = data
     block = dense_variants(len(data[0][0]))["Dropout 0.5"]
-    rows = {
-        "deterministic": {"error": [], "nll": [], "ece": []},
-        f"MC ({samples} samples)": {"error": [], "nll": [], "ece": []},
-    }
+    names = (
+        "deterministic",
+        "deterministic + temperature",
+        f"MC ({samples} samples)",
+        f"MC ({samples} samples) + temperature",
+    )
+    rows = {name: {"error": [], "nll": [], "ece": [], "temperature": []} for name in names}
     for seed in seeds:
         model = train(block, data, seed, epochs)
-        deterministic = model.predict(x_test, verbose=0)
-        sampled = kerasdrop.MCDropout(model, samples=samples, seed=seed).predict(x_test, verbose=0).mean
-        for name, probs in zip(rows, (deterministic, sampled), strict=True):
+        deterministic = model.predict(x_test, verbose=0)[None]  # one "sample"
+        sampled = kerasdrop.MCDropout(model, samples=samples, seed=seed).predict(x_test, verbose=0, keep_samples=True)
+        predictions = []
+        for probs in (deterministic, sampled.samples.astype("float64")):
+            predictions.append((probs.mean(axis=0), [1.0]))
+            predictions.append(cross_fitted_calibration(probs, y_test, seed)[:2])
+        for name, (probs, temperatures) in zip(rows, predictions, strict=True):
             rows[name]["error"].append(float(np.mean(probs.argmax(-1) != y_test)))
             rows[name]["nll"].append(float(metrics.negative_log_likelihood(probs, y_test)))
             rows[name]["ece"].append(float(metrics.expected_calibration_error(probs, y_test)))
+            rows[name]["temperature"].append(float(np.mean(temperatures)))
     results = {name: {key: summarise(values) for key, values in row.items()} for name, row in rows.items()}
     for name, row in results.items():
         log(
-            f"  {name:<20s} error {100 * row['error']['mean']:.2f} %, NLL {row['nll']['mean']:.4f}, "
-            f"ECE {row['ece']['mean']:.4f}"
+            f"  {name:<36s} error {100 * row['error']['mean']:.2f} %, NLL {row['nll']['mean']:.4f}, "
+            f"ECE {row['ece']['mean']:.4f}, temperature {row['temperature']['mean']:.2f}"
         )
     return results
 
@@ -211,11 +224,20 @@ def markdown(results, seeds, epochs, samples):
     lines += ["", "| dropout rate | test error (%) |", "| --- | --- |"]
     for rate, row in results["rates"].items():
         lines.append(f"| {rate} | {100 * row['mean']:.2f} ± {100 * row['std']:.2f} |")
-    lines += ["", "| Dropout 0.5, inference | test error (%) | NLL | ECE |", "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "Temperature scaling: fitted on one half of the test set and applied to the other, both ways (two "
+        "temperatures per seed; their mean is shown).",
+        "",
+        "| Dropout 0.5, inference | test error (%) | NLL | ECE | temperature |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, row in results["mc"].items():
+        temperature = row.get("temperature", {"mean": 1.0, "std": 0.0})
         lines.append(
             f"| {name} | {100 * row['error']['mean']:.2f} ± {100 * row['error']['std']:.2f} | "
-            f"{row['nll']['mean']:.4f} ± {row['nll']['std']:.4f} | {row['ece']['mean']:.4f} ± {row['ece']['std']:.4f} |"
+            f"{row['nll']['mean']:.4f} ± {row['nll']['std']:.4f} | {row['ece']['mean']:.4f} ± {row['ece']['std']:.4f} "
+            f"| {temperature['mean']:.2f} ± {temperature['std']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -245,6 +267,11 @@ def main(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, rates 0 and 0.5: checks that it runs")
     parser.add_argument("--replot", action="store_true", help="redraw the outputs from results.json, no training")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        help="run this part alone; the others are kept from --output-dir's results.json",
+    )
     args = parser.parse_args(argv)
     args.output_dir = _common.results_folder(args.output_dir, os.path.join("docs", "study"), args.quick, "study")
     if args.replot:
@@ -260,16 +287,30 @@ def main(argv=None):
     data = load_digits(seed=0)
     seeds = list(range(args.seeds))
     results = {"seeds": seeds, "epochs": args.epochs, "samples": args.samples}
-    print("1. dense variants against no dropout")
-    results["variants"] = run_variants(data, seeds, args.epochs, print)
-    print("2. dependence on the dropout rate")
-    results["rates"] = run_rates(data, seeds, args.epochs, print, rates)
-    results["scaling"] = {
-        key: results["variants"][key] for key in ("Dropout 0.5", "Dropout 0.5 (weight scaling)", "no dropout")
-    }
-    print("3. Monte Carlo averaging against deterministic inference")
-    results["mc"] = run_mc(data, seeds, args.epochs, args.samples, print)
+    if args.only:
+        results = _kept_results(args)
+    if args.only in (None, "variants"):
+        print("1. dense variants against no dropout")
+        results["variants"] = run_variants(data, seeds, args.epochs, print)
+        results["scaling"] = {
+            key: results["variants"][key] for key in ("Dropout 0.5", "Dropout 0.5 (weight scaling)", "no dropout")
+        }
+    if args.only in (None, "rates"):
+        print("2. dependence on the dropout rate")
+        results["rates"] = run_rates(data, seeds, args.epochs, print, rates)
+    if args.only in (None, "mc"):
+        print("3. Monte Carlo averaging against deterministic inference, with and without temperature scaling")
+        results["mc"] = run_mc(data, seeds, args.epochs, args.samples, print)
     write_outputs(results, args.output_dir)
+    return results
+
+
+def _kept_results(args):
+    """The results of ``--output-dir`` whose other parts ``--only`` keeps; they must share its settings."""
+    results = _common.read_results(args.output_dir, "--only")
+    for key, value in (("seeds", list(range(args.seeds))), ("epochs", args.epochs), ("samples", args.samples)):
+        if results[key] != value:
+            raise SystemExit(f"--only: {args.output_dir}/results.json was run with {key} {results[key]}, not {value}")
     return results
 
 

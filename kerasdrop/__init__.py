@@ -1,6 +1,6 @@
 """kerasdrop: dropout variants for Keras 3, a Monte Carlo dropout predictor, and compression."""
 
-from kerasdrop import acquisition, callbacks, compression, datasets, layers, losses, metrics, plot, tflite
+from kerasdrop import acquisition, calibration, callbacks, compression, datasets, layers, losses, metrics, plot, tflite
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
 from kerasdrop.layers.concrete import concrete_regularizers
 from kerasdrop.layers.dropout import drop_path_rates
@@ -18,6 +18,7 @@ __all__ = [
     "set_mc",
     "export_tflite",
     "acquisition",
+    "calibration",
     "callbacks",
     "compression",
     "datasets",

@@ -117,6 +117,42 @@ def _out_of_distribution(sampler, result, x_test, seed, print_fn):
     return entropy, information, separation
 
 
+def halves(count, seed):
+    """The indices ``0 .. count - 1`` cut at random into two halves, each fitted on and applied to in turn."""
+    first, second = np.array_split(np.random.default_rng(seed).permutation(count), 2)
+    return ((first, second), (second, first))
+
+
+def cross_fitted_calibration(samples, labels, seed, alpha=0.1):
+    """Temperature scaling and split conformal sets (LAC and APS) of Monte Carlo samples ``(T, N, C)`` of labelled
+    inputs, each fitted on one half of them and applied to the other, both ways, so that no input is scored by a
+    calibrator fitted on it. Returns ``(calibrated probabilities (N, C), [two temperatures], {score: sets (N, C)})``."""
+    from kerasdrop.calibration import SplitConformal, TemperatureScaling
+
+    calibrated, temperatures = np.empty(samples.shape[1:]), []
+    sets = {score: np.empty(samples.shape[1:], bool) for score in ("lac", "aps")}
+    for fitted_on, applied_to in halves(len(labels), seed):
+        scaling = TemperatureScaling().fit(samples[:, fitted_on], labels[fitted_on])
+        calibrated[applied_to] = scaling.transform(samples[:, applied_to]).mean
+        temperatures.append(scaling.temperature)
+        for score, predicted in sets.items():
+            conformal = SplitConformal(alpha, score).fit(samples[:, fitted_on], labels[fitted_on])
+            predicted[applied_to] = conformal.predict_sets(samples[:, applied_to])
+    return calibrated, temperatures, sets
+
+
+def _print_conformal(sets, y_test, alpha, print_fn):
+    print_fn(
+        f"split conformal sets, alpha={alpha} (fitted on one half of the test digits, applied to the other, both ways):"
+    )
+    for score, predicted in sets.items():
+        coverage = predicted[np.arange(len(y_test)), y_test].mean()
+        print_fn(
+            f"  {score.upper():<4s} coverage {coverage:.4f} (guaranteed >= {1 - alpha:.2f}), mean set size "
+            f"{predicted.sum(axis=1).mean():.3f}, empty sets {int((predicted.sum(axis=1) == 0).sum())}"
+        )
+
+
 def _write_plots(result, y_test, entropy, plot_dir, print_fn):
     from kerasdrop import plot
 
@@ -157,14 +193,18 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
 
     sampler = kerasdrop.MCDropout(reloaded, samples=samples, seed=seed)
     print_fn(f"sampling the test digits {samples} times with MCDropout")
-    result = sampler.predict(x_test, verbose=verbose)
+    result = sampler.predict(x_test, verbose=verbose, keep_samples=True)
     kerasdrop.set_mc(reloaded, False)  # dropout off: the deterministic (weight-averaging) prediction
     deterministic = reloaded.predict(x_test, verbose=0)
+    calibrated, temperatures, sets = cross_fitted_calibration(result.samples, y_test, seed)
     scores = {
         "deterministic": metrics.classification_scores(deterministic, y_test),
         f"MC dropout, T={samples}": metrics.classification_scores(result.mean, y_test),
+        "MC + temperature": metrics.classification_scores(calibrated, y_test),
     }
     _print_scores(scores, print_fn)
+    print_fn(f"temperature (fitted on each half of the test digits): {temperatures[0]:.3f} and {temperatures[1]:.3f}")
+    _print_conformal(sets, y_test, 0.1, print_fn)
     entropy, information, separation = _out_of_distribution(sampler, result, x_test, seed, print_fn)
     plots = _write_plots(result, y_test, entropy, plot_dir, print_fn)
     _print_most_uncertain(result, y_test, entropy["test digits"], print_fn)
@@ -172,6 +212,14 @@ def run_demo(epochs=40, samples=30, output_dir="saved_models", seed=0, plot_dir=
         "accuracy": scores[f"MC dropout, T={samples}"]["accuracy"],
         "mean_entropy": float(entropy["test digits"].mean()),
         "scores": scores,
+        "temperatures": temperatures,
+        "conformal": {
+            score: {
+                "coverage": float(predicted[np.arange(len(y_test)), y_test].mean()),
+                "mean_set_size": float(predicted.sum(axis=1).mean()),
+            }
+            for score, predicted in sets.items()
+        },
         "entropy": {name: float(values.mean()) for name, values in entropy.items()},
         "mutual_information": {name: float(values.mean()) for name, values in information.items()},
         "auroc": separation,

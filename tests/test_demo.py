@@ -7,8 +7,9 @@ from sklearn.metrics import roc_auc_score
 
 import kerasdrop
 from kerasdrop import cli, metrics
+from kerasdrop.calibration import SplitConformal, TemperatureScaling
 from kerasdrop.datasets import load_digits
-from kerasdrop.demo import auroc, out_of_distribution_inputs, run_demo
+from kerasdrop.demo import auroc, halves, out_of_distribution_inputs, run_demo
 from tests import utils
 
 
@@ -62,6 +63,29 @@ def assert_figures_recomputed(figures, path, samples, seed=0):
     assert figures["entropy"] == {name: float(values.mean()) for name, values in entropy.items()}
     assert figures["mutual_information"] == {name: float(values.mean()) for name, values in information.items()}
     assert figures["mean_entropy"] == figures["entropy"]["test digits"]
+    assert_calibration_recomputed(figures, sampler, x_test, y_test, samples, seed)
+
+
+def assert_calibration_recomputed(figures, sampler, x_test, y_test, samples, seed, alpha=0.1):
+    """The temperature-scaled row and the conformal sets, refitted on the same halves of the test digits; the sets
+    cover at least 1 - alpha of the digits, less 3 binomial standard errors."""
+    kept = sampler.predict(x_test, verbose=0, keep_samples=True)
+    calibrated, temperatures = np.empty(kept.mean.shape), []
+    covered = {"lac": 0, "aps": 0}
+    for fitted_on, applied_to in halves(len(y_test), seed):
+        scaling = TemperatureScaling().fit(kept.samples[:, fitted_on], y_test[fitted_on])
+        calibrated[applied_to] = scaling.transform(kept.samples[:, applied_to]).mean
+        temperatures.append(scaling.temperature)
+        for score in covered:
+            sets = SplitConformal(alpha, score).fit(kept.samples[:, fitted_on], y_test[fitted_on])
+            covered[score] += sets.predict_sets(kept.samples[:, applied_to])[
+                np.arange(len(applied_to)), y_test[applied_to]
+            ].sum()
+    assert figures["temperatures"] == temperatures
+    assert figures["scores"]["MC + temperature"] == metrics.classification_scores(calibrated, y_test)
+    bound = 1 - alpha - 3 * np.sqrt(alpha * (1 - alpha) / len(y_test))
+    for score, count in covered.items():
+        assert figures["conformal"][score]["coverage"] == count / len(y_test) >= bound
 
 
 def test_out_of_distribution_inputs_and_auroc():

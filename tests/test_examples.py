@@ -13,7 +13,7 @@ import pytest
 
 import kerasdrop
 from kerasdrop import metrics
-from kerasdrop.demo import auroc
+from kerasdrop.demo import auroc, cross_fitted_calibration
 from tests import utils
 
 # Example scripts run end to end: the full tier (`make test-all`).
@@ -83,6 +83,11 @@ def test_mc_uncertainty_quick_run(tmp_path, capsys, common):
         sampler = kerasdrop.MCDropout(result.reloaded, samples=samples, seed=seed)
         predictions = {"test": sampler.predict(data.x_test, verbose=0)}
         assert row["mc"] == metrics.classification_scores(predictions["test"].mean, data.y_test)
+        kept = sampler.predict(data.x_test, verbose=0, keep_samples=True).samples
+        calibrated, temperatures, sets = cross_fitted_calibration(kept, data.y_test, seed, script.ALPHA)
+        assert row["mc_temperature"] == metrics.classification_scores(calibrated, data.y_test)
+        assert row["temperatures"] == temperatures
+        assert row["aps_coverage"] == sets["aps"][np.arange(len(data.y_test)), data.y_test].mean()
         for kind, images in script.unlike_training_data(data.test_images, seed).items():
             predictions[kind] = sampler.predict(common.as_layout(images, result.variant.layout), verbose=0)
         entropy = {kind: prediction.predictive_entropy() for kind, prediction in predictions.items()}
