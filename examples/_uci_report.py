@@ -115,6 +115,11 @@ def markdown(report, labels):
         lines += timing_rows(name, outcome)
     total = sum(outcome["seconds"] for outcome in report["datasets"].values())
     lines += ["", f"Total wall time: {total:.0f} s ({total / 60:.1f} min)."]
+    for update in report.get("updates", []):
+        lines.append(
+            f"Rows {', '.join(labels[method] for method in update['methods'])} of {', '.join(update['datasets'])} "
+            "were redone by a later run (`--update`); their times are that run's."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -174,6 +179,9 @@ def merge(earlier, report):
         methods = {**merged["datasets"].get(name, {}).get("methods", {}), **outcome["methods"]}
         seconds = sum(result["timing"]["seconds"] for result in methods.values())
         merged["datasets"][name] = {"methods": methods, "seconds": seconds}
+    merged.setdefault("updates", []).append(
+        {"methods": report["settings"]["methods"], "datasets": list(report["datasets"])}
+    )
     settings = merged["settings"]
     settings["datasets"] = list(dict.fromkeys(settings["datasets"] + report["settings"]["datasets"]))
     settings["methods"] = list(dict.fromkeys(settings["methods"] + report["settings"]["methods"]))

@@ -148,8 +148,9 @@ def _print_conformal(sets, y_test, alpha, print_fn):
     for score, predicted in sets.items():
         coverage = predicted[np.arange(len(y_test)), y_test].mean()
         print_fn(
-            f"  {score.upper():<4s} coverage {coverage:.4f} (guaranteed >= {1 - alpha:.2f}), mean set size "
-            f"{predicted.sum(axis=1).mean():.3f}, empty sets {int((predicted.sum(axis=1) == 0).sum())}"
+            f"  {score.upper():<4s} coverage {coverage:.4f} (at least {1 - alpha:.2f} on average over calibration "
+            f"sets), mean set size {predicted.sum(axis=1).mean():.3f}, empty sets "
+            f"{int((predicted.sum(axis=1) == 0).sum())}"
         )
 
 

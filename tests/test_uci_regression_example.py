@@ -109,6 +109,8 @@ def test_update_keeps_the_rows_it_does_not_redo_and_refuses_other_settings(uci, 
     check_report(merged, tmp_path, ["mc_dropout", "heteroscedastic"])
     methods = merged["datasets"]["yacht"]["methods"]
     assert methods["mc_dropout"] == json.loads(json.dumps(first["datasets"]["yacht"]["methods"]["mc_dropout"]))
+    assert merged["updates"] == [{"methods": ["heteroscedastic"], "datasets": ["yacht"]}]
+    assert "Rows heteroscedastic, grid p of yacht were redone" in (tmp_path / "out" / "results.md").read_text()
     seconds = sum(result["timing"]["seconds"] for result in methods.values())
     assert merged["datasets"]["yacht"]["seconds"] == pytest.approx(seconds, rel=1e-12)
     with pytest.raises(SystemExit, match=r"run with samples 20, this run with 30"):
