@@ -1,6 +1,6 @@
 """kerasdrop: dropout variants for Keras 3, a Monte Carlo dropout predictor, and compression."""
 
-from kerasdrop import acquisition, callbacks, compression, datasets, layers, losses, metrics, plot, tflite
+from kerasdrop import acquisition, callbacks, compression, datasets, layers, losses, metrics, plot, sklearn, tflite
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
 from kerasdrop.layers.concrete import concrete_regularizers
 from kerasdrop.layers.dropout import drop_path_rates
@@ -24,6 +24,7 @@ __all__ = [
     "losses",
     "metrics",
     "plot",
+    "sklearn",
     "tflite",
     "__version__",
 ]
