@@ -123,9 +123,9 @@ def test_consistent_draws_are_one_network_per_sample_for_every_input():
     """With consistent=True sample t of every input comes from one network: equal inputs get equal draws."""
     same = np.repeat(X[:1], 6, axis=0)
     joint = regressor(consistent=True).fit(X, TARGETS).sample_y(same)
-    np.testing.assert_array_equal(joint, np.broadcast_to(joint[:1], joint.shape))
+    np.testing.assert_allclose(joint, np.broadcast_to(joint[:1], joint.shape), rtol=1e-6, atol=1e-7)
     independent = regressor().fit(X, TARGETS).sample_y(same)
-    assert np.ptp(independent, axis=0).min() > 0, "each input draws its own noise"
+    assert np.ptp(independent, axis=0).min() > 1e-4, "each input draws its own noise"
 
 
 # ---------------------------------------------------------------- what a classifier needs, and bad arguments
@@ -276,8 +276,8 @@ EXPECTED_FAILED_CHECKS = {
         "check_supervised_y_2d": NOT_REPRODUCIBLE,
         "check_fit_idempotent": NOT_REPRODUCIBLE,
         "check_classifiers_one_label_sample_weights": (
-            "expects the classes of weight 0 never predicted: a few epochs of gradient descent from random weights "
-            "do not drive their probabilities below the one class trained on"
+            "expects the classes of weight 0 never predicted: whether two epochs from random initial weights drive "
+            "their probabilities below the one class trained on depends on those weights (not on TensorFlow here)"
         ),
     },
     "MCDropoutRegressor": {
@@ -287,9 +287,22 @@ EXPECTED_FAILED_CHECKS = {
         "check_fit_idempotent": NOT_REPRODUCIBLE,
     },
 }
+
+
+class Build:
+    """`build` with a repr that names it: the checks' test ids hold the estimators' reprs, which must be the same in
+    every pytest-xdist worker (a function's repr holds its address)."""
+
+    def __call__(self, X, y, **arguments):
+        return build(X, y, **arguments)
+
+    def __repr__(self):
+        return "build"
+
+
 CHECKED = [
-    MCDropoutClassifier(build, samples=5, seed=0, fit_kwargs={"epochs": 2, "verbose": 0}),
-    MCDropoutRegressor(build, samples=5, seed=0, model_kwargs=REGRESSION, fit_kwargs={"epochs": 2, "verbose": 0}),
+    MCDropoutClassifier(Build(), samples=5, seed=0, fit_kwargs={"epochs": 2, "verbose": 0}),
+    MCDropoutRegressor(Build(), samples=5, seed=0, model_kwargs=REGRESSION, fit_kwargs={"epochs": 2, "verbose": 0}),
 ]
 
 
