@@ -1,6 +1,18 @@
 """kerasdrop: dropout variants for Keras 3, a Monte Carlo dropout predictor, and compression."""
 
-from kerasdrop import acquisition, calibration, callbacks, compression, datasets, layers, losses, metrics, plot, tflite
+from kerasdrop import (
+    acquisition,
+    calibration,
+    callbacks,
+    compression,
+    datasets,
+    layers,
+    losses,
+    metrics,
+    plot,
+    sklearn,  # noqa: F401  (kerasdrop.sklearn; not in __all__, see below)
+    tflite,
+)
 from kerasdrop.layers import *  # noqa: F403  (every public layer, as listed in kerasdrop.layers.__all__)
 from kerasdrop.layers.concrete import concrete_regularizers
 from kerasdrop.layers.dropout import drop_path_rates
@@ -28,3 +40,5 @@ __all__ = [
     "tflite",
     "__version__",
 ]
+# `kerasdrop.sklearn` is left out of `__all__`: `from kerasdrop import *` would otherwise bind the name `sklearn` to it,
+# hiding scikit-learn itself.

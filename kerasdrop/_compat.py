@@ -3,8 +3,11 @@
 Every private Keras name that kerasdrop reads (a ``keras.src`` import, an underscore attribute or method of a Keras
 object, a module path of Keras's) is read here, in a small function named for what it gives; the rest of the
 package calls these functions. ``tests/test_compat.py`` tests each of them against the installed Keras, and its
-failure messages name the private API that changed. The test suite has run on Keras 3.15.1 (with TensorFlow 2.21,
-JAX and PyTorch); earlier notes here named Keras 3.10 - 3.15 with TensorFlow 2.16 - 2.21 as checked.
+failure messages name the private API that changed. One private method is overridden instead of read:
+`kerasdrop.sklearn` gives Keras's scikit-learn wrappers its own ``_get_model`` (for ``warm_start``), and
+``tests/test_compat.py`` checks that their ``fit`` still gets its model from it. The test suite has run on Keras
+3.15.1 (with TensorFlow 2.21, JAX and PyTorch); earlier notes here named Keras 3.10 - 3.15 with TensorFlow 2.16 -
+2.21 as checked.
 """
 
 import inspect

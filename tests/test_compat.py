@@ -380,3 +380,29 @@ def test_replica_id_inside_a_mirrored_strategy(strategy):
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="replica_id is TensorFlow's; this checks the other backends")
 def test_replica_id_elsewhere_is_the_int_zero():
     assert _compat.replica_id() == 0 and isinstance(_compat.replica_id(), int)
+
+
+# --- scikit-learn wrappers -------------------------------------------------------------------------------------------
+
+
+def test_keras_sklearn_wrappers_fit_the_model_that_get_model_returns():
+    """`kerasdrop.sklearn` overrides ``_get_model(X, y)`` of Keras's scikit-learn wrappers (``warm_start`` returns
+    the fitted model there): their ``fit`` must still get its model from that method."""
+    asked = []
+
+    def build(X, y):
+        model = keras.Sequential([keras.Input((X.shape[1],)), keras.layers.Dense(y.shape[1], activation="softmax")])
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        return model
+
+    class Recording(keras.wrappers.SKLearnClassifier):
+        def _get_model(self, X, y):
+            asked.append(super()._get_model(X, y))
+            return asked[-1]
+
+    fitted = Recording(build, fit_kwargs={"epochs": 0, "verbose": 0}).fit(np.ones((4, 3)), np.array([0, 1, 0, 1]))
+    assert asked and fitted.model_ is asked[-1], (
+        f"keras.wrappers.SKLearnClassifier.fit no longer gets its model from `_get_model(X, y)` (Keras "
+        f"{keras.__version__}): kerasdrop.sklearn's warm_start overrides that method. Check how this Keras's "
+        "wrappers build the model they fit."
+    )
