@@ -7,8 +7,9 @@ kept samples (the moments alone) as the baseline, in one run.
 
 Run: ``.venv/bin/python benchmarks/bench_log_likelihood.py [--samples T] [--inputs N]``. The default,
 T = 1,000 over N = 10,000, takes about half a minute on 2 cores; the peak stays that of one chunk however large T
-and N are: compare ``--samples 10000 --inputs 10000`` and ``--samples 1000 --inputs 100000`` (a few minutes
-each), or T = 10,000 over N = 100,000 (4 GB of samples if they were kept; about 25 minutes a call on 2 cores).
+and N are: compare ``--samples 10000 --inputs 10000`` and ``--samples 1000 --inputs 100000`` (about a minute a
+call each), or T = 10,000 over N = 100,000 with ``--without-baseline`` (4 GB of samples if they were kept; about
+8 minutes on 2 cores).
 """
 
 import argparse
