@@ -21,7 +21,13 @@ def test_quick_study_writes_tables_and_plots(study, tmp_path):
     results = study.main(["--quick", "--output-dir", str(tmp_path)])
     assert set(results["variants"]) == set(study.dense_variants(100))
     assert set(results["rates"]) == {"0.0", "0.5"}
-    assert set(results["mc"]) == {"deterministic", "MC (3 samples)"}
+    assert set(results["mc"]) == {
+        "deterministic",
+        "deterministic + temperature",
+        "MC (3 samples)",
+        "MC (3 samples) + temperature",
+    }
+    assert results["mc"]["deterministic"]["temperature"] == {"mean": 1.0, "std": 0.0}
     for row in [*results["variants"].values(), *results["rates"].values()]:
         assert row["std"] == 0.0  # one seed
         utils.assert_above_chance(1.0 - row["mean"], TEST_IMAGES, 10)
@@ -37,3 +43,10 @@ def test_quick_study_writes_tables_and_plots(study, tmp_path):
     replotted = study.main(["--replot", "--output-dir", str(tmp_path)])
     assert replotted == json.loads((tmp_path / "results.json").read_text())
     assert (tmp_path / "results.md").read_text() == table
+
+    # --only mc redoes the Monte Carlo part and keeps the others from results.json.
+    redone = study.main(["--quick", "--only", "mc", "--output-dir", str(tmp_path)])
+    assert redone["variants"] == replotted["variants"] and redone["rates"] == replotted["rates"]
+    assert set(redone["mc"]) == set(results["mc"])
+    with pytest.raises(SystemExit, match=r"--only: .*was run with seeds \[0\], not \[0, 1, 2, 3, 4\]"):
+        study.main(["--only", "mc", "--output-dir", str(tmp_path)])  # refused before any training
